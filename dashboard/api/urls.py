@@ -1,0 +1,20 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from dashboard.api import views
+
+urlpatterns = [
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("v1/whoami", views.WhoAmIView.as_view(), name="api-whoami"),
+    path("v1/namespaces", views.NamespaceListView.as_view(), name="api-namespaces"),
+    path("v1/namespaces/<str:namespace>", views.NamespaceDetailView.as_view(),
+         name="api-namespace"),
+    path("v1/namespaces/<str:namespace>/contributors", views.ContributorListView.as_view(),
+         name="api-contributors"),
+    path("v1/namespaces/<str:namespace>/contributors/<str:email>",
+         views.ContributorDetailView.as_view(), name="api-contributor"),
+    path("v1/namespaces/<str:namespace>/activities", views.ActivityListView.as_view(),
+         name="api-activities"),
+    path("v1/tokens", views.TokenListView.as_view(), name="api-tokens"),
+    path("v1/tokens/<int:token_id>", views.TokenDetailView.as_view(), name="api-token"),
+]

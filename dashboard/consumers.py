@@ -1,0 +1,41 @@
+"""Websocket consumers: they check access, join a group and relay its events."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from dashboard import access, live
+
+
+class NamespaceGroupConsumer(AsyncJsonWebsocketConsumer):
+    """Relays one namespace's live events to a browser allowed to view it.
+
+    Subclasses name the group; refused sockets are closed with code 4403, the
+    same whether the namespace is missing or foreign, as HTML pages answer 404.
+    """
+
+    def group_for(self, namespace: str) -> str:
+        raise NotImplementedError
+
+    async def connect(self) -> None:
+        namespace = self.scope["url_route"]["kwargs"]["namespace"]
+        user = self.scope.get("user")
+        if not await database_sync_to_async(access.can)(user, "view", namespace):
+            await self.close(code=4403)
+            return
+        self.group = self.group_for(namespace)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def live_event(self, message) -> None:
+        await self.send_json(message["event"])
+
+
+class ActivityConsumer(NamespaceGroupConsumer):
+    def group_for(self, namespace: str) -> str:
+        return live.activity_group(namespace)

@@ -1,0 +1,316 @@
+"""kfdash settings: one file, read from the environment.
+
+Every setting a deployment may change is an environment variable documented in
+README.md. Bad values stop the process at start-up with a message that says
+which variable is wrong, instead of failing later on a request. Secrets also
+accept a ``<NAME>_FILE`` variant (a path to a file holding the value), as
+Kubernetes secrets are usually mounted as files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
+    path = env.str(f"{name}_FILE", default="")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from exc
+    return env.str(name, default=default)
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.str(name, default=default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
+    return value
+
+
+# --- mode, data ----------------------------------------------------------------
+
+KFDASH_PLATFORM = env_choice("KFDASH_PLATFORM", ("local", "kubernetes"), "local")
+KFDASH_AUTH = env_choice("KFDASH_AUTH", ("local", "oidc", "header"), "local")
+DATA_DIR = Path(env.str("KFDASH_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _secret_key() -> str:
+    """A configured key, or in local mode one generated once and kept in the data dir."""
+    key = env_secret("SECRET_KEY")
+    if key:
+        return key
+    if KFDASH_PLATFORM != "local":
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or SECRET_KEY_FILE) must be set in kubernetes mode: every replica "
+            "needs the same key to read each other's sessions."
+        )
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+_default_hosts = ["localhost", "127.0.0.1", "[::1]"]
+_host = env.str("HOST", default="")
+if _host and _host not in ("0.0.0.0", "::"):
+    _default_hosts.append(_host)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=_default_hosts)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS hardening is on when the dashboard is deployed under real host names with
+# DEBUG off (ALLOWED_HOSTS set explicitly), and off for the loopback laptop set-up
+# that `make run` gives, where there is no TLS. KFDASH_HTTPS overrides either way.
+KFDASH_HTTPS = env.bool("KFDASH_HTTPS", default=not DEBUG and "ALLOWED_HOSTS" in os.environ)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = KFDASH_HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("KFDASH_SESSION_AGE", default=14 * 24 * 3600)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if KFDASH_HTTPS:
+    # TLS normally ends at an ingress/proxy in front of kfdash, which says so here.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("KFDASH_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # kubelet probes speak plain HTTP
+    SECURE_HSTS_SECONDS = env.int("KFDASH_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("KFDASH_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("KFDASH_HSTS_PRELOAD", default=False)
+
+# --- applications --------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "mozilla_django_oidc",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.auth.header.TrustedHeaderMiddleware",
+    "dashboard.auth.oidc.RefreshSessionMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.layout",
+            ],
+        },
+    },
+]
+
+# --- database, channel layer ---------------------------------------------------
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'kfdash.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the engine, the scheduler and the web server write without
+    # "database is locked" errors; a busy timeout rides out short write bursts.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_channel_layer_url = env.str("CHANNEL_LAYER_URL", default="")
+if _channel_layer_url:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_channel_layer_url]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- identity --------------------------------------------------------------------
+
+AUTH_USER_MODEL = "dashboard.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+AUTHENTICATION_BACKENDS = {
+    "local": ["django.contrib.auth.backends.ModelBackend"],
+    "oidc": ["dashboard.auth.oidc.EmailOIDCBackend"],
+    "header": ["dashboard.auth.header.TrustedHeaderBackend"],
+}[KFDASH_AUTH]
+
+# Trusted identity header, as Kubeflow's Istio / oauth2-proxy set-up provides it.
+KFDASH_USERID_HEADER = env.str("KFDASH_USERID_HEADER", default="kubeflow-userid")
+KFDASH_USERID_PREFIX = env.str("KFDASH_USERID_PREFIX", default="")
+KFDASH_TRUSTED_PROXY = env.bool("KFDASH_TRUSTED_PROXY", default=False)
+if KFDASH_AUTH == "header" and not KFDASH_TRUSTED_PROXY:
+    raise ImproperlyConfigured(
+        "KFDASH_AUTH=header trusts whoever sends the "
+        f"'{KFDASH_USERID_HEADER}' header to be that user. Only run it behind an "
+        "authenticating proxy that sets the header and strips it from clients, and "
+        "say so with KFDASH_TRUSTED_PROXY=1."
+    )
+
+# OpenID Connect (Dex or any provider): endpoints come from the issuer's discovery
+# document (dashboard/auth/oidc.py), so only the issuer and the client are set here.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET")
+if KFDASH_AUTH == "oidc" and not (OIDC_ISSUER and OIDC_RP_CLIENT_ID):
+    raise ImproperlyConfigured("KFDASH_AUTH=oidc needs OIDC_ISSUER and OIDC_CLIENT_ID.")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile groups")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
+OIDC_VERIFY_KID = env.bool("OIDC_VERIFY_KID", default=True)
+OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
+OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", default=True)
+OIDC_STORE_ID_TOKEN = True  # needed as id_token_hint when ending the provider session
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_SECONDS", default=15 * 60)
+OIDC_OP_LOGOUT_URL_METHOD = "dashboard.auth.oidc.provider_logout_url"
+OIDC_CALLBACK_CLASS = "dashboard.auth.oidc.CallbackView"
+OIDC_AUTHENTICATE_CLASS = "dashboard.auth.oidc.AuthenticateView"
+LOGIN_REDIRECT_URL_FAILURE = "/login/"
+# Pages that never bounce through the provider to renew the session: API calls
+# carry their own credentials, probes and assets need none.
+OIDC_EXEMPT_URLS = [re.compile(r"^/(api|apis|static|healthz|readyz|login|logout)(/|$)")]
+# OIDC users in these groups are cluster admins (see every namespace).
+KFDASH_ADMIN_GROUPS = env.list("KFDASH_ADMIN_GROUPS", default=[])
+# Audiences accepted for bearer JWTs on the API (the client id by default).
+OIDC_API_AUDIENCES = env.list(
+    "OIDC_API_AUDIENCES", default=[OIDC_RP_CLIENT_ID] if OIDC_RP_CLIENT_ID else []
+)
+
+# First start with no user: this admin is created and its password printed once.
+KFDASH_ADMIN_EMAIL = env.str("KFDASH_ADMIN_EMAIL", default="admin@example.com")
+
+# --- namespaces, layout ----------------------------------------------------------
+
+# Kubernetes: cluster roles that contributors' RoleBindings point at (Kubeflow's).
+KFDASH_CLUSTER_ROLES = {
+    "admin": env.str("KFDASH_CLUSTERROLE_ADMIN", default="kubeflow-admin"),
+    "edit": env.str("KFDASH_CLUSTERROLE_EDIT", default="kubeflow-edit"),
+    "view": env.str("KFDASH_CLUSTERROLE_VIEW", default="kubeflow-view"),
+}
+KUBECONFIG = env.str("KUBECONFIG", default="")
+
+
+def _external_links() -> list[dict[str, str]]:
+    raw = env.str("KFDASH_EXTERNAL_LINKS", default="[]")
+    try:
+        links = json.loads(raw)
+        if not isinstance(links, list) or not all(
+            isinstance(link, dict) and isinstance(link.get("text"), str)
+            and isinstance(link.get("url"), str) for link in links
+        ):
+            raise ValueError("expected a list of {\"text\": ..., \"url\": ...}")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"KFDASH_EXTERNAL_LINKS is not valid: {exc}") from exc
+    return links
+
+
+KFDASH_EXTERNAL_LINKS = _external_links()
+
+# --- REST API --------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dashboard.auth.api.ApiTokenAuthentication",
+        "dashboard.auth.api.OIDCBearerAuthentication",
+        "dashboard.auth.api.TrustedHeaderAuthentication",
+        "dashboard.auth.api.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "dashboard.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "kfdash API",
+    "DESCRIPTION": "Namespaces, contributors and API tokens of kfdash.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- static files, i18n, logging ---------------------------------------------------
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+# Served straight from the finders: no collectstatic step, assets come from the
+# repo and from installed packages.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,24 @@
+"""Every URL of kfdash. Namespaced pages live under /ns/<namespace>/."""
+
+from django.urls import include, path
+
+from dashboard.views import auth, contributors, health, namespaces, tokens
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("login/", auth.login, name="login"),
+    path("logout/", auth.logout, name="logout"),
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("", namespaces.home, name="home"),
+    path("register/", namespaces.register, name="register"),
+    path("namespaces/", namespaces.memberships, name="memberships"),
+    path("switch-namespace/", namespaces.switch_namespace, name="switch-namespace"),
+    path("tokens/", tokens.tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.revoke_token, name="revoke-token"),
+    path("ns/<str:namespace>/", namespaces.namespace_home, name="ns-home"),
+    path("ns/<str:namespace>/contributors/", contributors.contributors, name="ns-contributors"),
+    path("ns/<str:namespace>/contributors/remove/", contributors.remove_contributor,
+         name="ns-remove-contributor"),
+    path("api/", include("dashboard.api.urls")),
+]

@@ -1,0 +1,115 @@
+"""Real kfdash processes for end-to-end tests: uvicorn serving dashboard.asgi,
+with its own data dir and SQLite database, configured only through the
+environment, exactly as `make run` starts it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+_migrated_template: Path | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KFDASH_", "OIDC_"))}
+    env.pop("DATABASE_URL", None)  # each server gets its own SQLite file
+    env.update(
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        KFDASH_DATA_DIR=str(data_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class KfdashServer:
+    url: str
+    env: dict[str, str]
+    data_dir: Path
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a management command against this server's database."""
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env, cwd=ROOT, capture_output=True, text=True, check=check, timeout=120,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _migrate_template() -> Path:
+    """Migrate one SQLite database per test session and copy it for each server:
+    migrating from scratch for every server would dominate the e2e run time."""
+    global _migrated_template
+    if _migrated_template is None or not _migrated_template.exists():
+        base = Path(os.environ.get("TMPDIR", "/tmp")) / f"kfdash-template-{os.getpid()}"
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"],
+            env=server_env(base), cwd=ROOT, capture_output=True, text=True, check=True,
+            timeout=300,
+        )
+        _migrated_template = base / "kfdash.sqlite3"
+    return _migrated_template
+
+
+def start_kfdash(data_dir: Path, **env: str) -> KfdashServer:
+    """Start a kfdash server on a free loopback port and wait until it is ready."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_migrate_template(), data_dir / "kfdash.sqlite3")
+    port = free_port()
+    server = KfdashServer(
+        url=f"http://127.0.0.1:{port}",
+        env=server_env(data_dir, HOST="127.0.0.1", PORT=str(port), **env),
+        data_dir=data_dir,
+        log_path=data_dir / "server.log",
+    )
+    server.manage("migrate", "--noinput")  # no-op unless the template is stale
+    with open(server.log_path, "w") as log:
+        server.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "dashboard.asgi:application",
+             "--host", "127.0.0.1", "--port", str(port), "--no-server-header"],
+            env=server.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"kfdash exited at start:\n{server.log()}")
+        try:
+            if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"kfdash did not become ready:\n{server.log()}")
