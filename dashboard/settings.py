@@ -97,6 +97,10 @@ if KFDASH_HTTPS:
     SECURE_HSTS_SECONDS = env.int("KFDASH_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("KFDASH_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("KFDASH_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a decision for a whole registrable domain, taken by its owner
+        # (KFDASH_HSTS_PRELOAD=1), not by one app on a subdomain.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- applications --------------------------------------------------------------
 
@@ -296,6 +300,7 @@ SPECTACULAR_SETTINGS = {
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise expects it even when serving from the finders
 # Served straight from the finders: no collectstatic step, assets come from the
 # repo and from installed packages.
 WHITENOISE_USE_FINDERS = True

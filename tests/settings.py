@@ -5,7 +5,7 @@ import tempfile
 
 os.environ.setdefault("KFDASH_DATA_DIR", tempfile.mkdtemp(prefix="kfdash-test-"))
 
-from dashboard.settings import *  # noqa: E402,F403
+from dashboard.settings import *  # noqa: F403
 
 # Hashing passwords properly is slow by design; the tests log in a lot.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
 from dashboard.forms import TokenForm
 from dashboard.models import ApiToken
@@ -28,9 +28,10 @@ def tokens(request):
 
 
 @login_required
-@require_POST
 def revoke_token(request, token_id: int):
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     token.revoke()
     messages.success(request, f"The token '{token.name}' is revoked.")
     return redirect("tokens")

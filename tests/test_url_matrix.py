@@ -1,0 +1,124 @@
+"""Every URL of the project refuses strangers and anonymous callers.
+
+The URL patterns are enumerated from the resolver, so a new URL is covered
+automatically when it takes a ``namespace`` (or another user's object); a URL
+that takes neither must be listed below with the reason, or this test fails.
+Later apps extend ``SAMPLE_KWARGS`` with a sample value for their own URL arguments.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+# URLs anyone may open: probes, the login flow, the API schema's own auth aside.
+PUBLIC = {"healthz", "readyz", "login", "logout", "oidc_authentication_init",
+          "oidc_authentication_callback", "oidc_logout", "api-schema"}
+# URLs about the caller's own account: any logged-in user may use them, and they
+# never show anyone else's data (tested in their own test files).
+OWN_ACCOUNT = {"home", "register", "memberships", "switch-namespace", "tokens",
+               "api-whoami", "api-namespaces", "api-tokens"}
+METHODS = ("get", "post", "delete")
+
+
+def all_patterns(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from all_patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def concrete(route: str, kwargs: dict) -> str:
+    """Fill a route's ``<conv:name>`` parts with sample values."""
+    def fill(match):
+        name = match.group(2)
+        return str(kwargs[name])
+    return "/" + re.sub(r"<(\w+:)?(\w+)>", fill, route).lstrip("^").rstrip("$")
+
+
+@pytest.fixture
+def sample_kwargs(profile, owner, member):
+    from dashboard.models import ApiToken
+
+    token, _ = ApiToken.issue(owner, "owners-token")
+    return {"namespace": profile.name, "email": member.email, "token_id": token.pk}
+
+
+MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "token_id": 999999}
+
+
+def guarded_urls(sample_kwargs, values=None):
+    """(name, url) of every guarded URL, filled with ``values`` (the samples by default)."""
+    urls = []
+    for route, pattern in all_patterns():
+        if pattern.name in PUBLIC or pattern.name in OWN_ACCOUNT:
+            continue
+        names = set(re.findall(r"<(?:\w+:)?(\w+)>", route))
+        assert names, f"{route} ({pattern.name}) takes no namespace or object: list it above"
+        missing = names - sample_kwargs.keys()
+        assert not missing, f"{route}: add a sample value for {missing} to sample_kwargs"
+        urls.append((pattern.name, concrete(route, {**sample_kwargs, **(values or {})})))
+    return urls
+
+
+def assert_refused(client, sample_kwargs, api_only=False):
+    """403/404 for every guarded URL and method. A 405 passes only when a missing
+    object gets the same 405, i.e. the method is refused before anything is looked up."""
+    missing = dict(guarded_urls(sample_kwargs, MISSING))
+    for name, url in guarded_urls(sample_kwargs):
+        if api_only and not url.startswith("/api"):
+            continue
+        for method in METHODS:
+            status = getattr(client, method)(url).status_code
+            if status == 405:
+                status = getattr(client, method)(missing[name]).status_code
+                assert status == 405, (name, url, method, "405 depends on the object")
+                continue
+            assert status in (403, 404), (name, url, method, status)
+
+
+def test_it_knows_every_url(sample_kwargs):
+    names = {p.name for _, p in all_patterns()}
+    assert PUBLIC - names <= {"oidc_logout"}, "a PUBLIC entry no longer exists"
+    assert names >= OWN_ACCOUNT, "an OWN_ACCOUNT entry no longer exists"
+    assert len(guarded_urls(sample_kwargs)) >= 6
+
+
+def test_it_refuses_strangers_everywhere(sample_kwargs, stranger):
+    browser = APIClient()
+    browser.force_login(stranger)
+    assert_refused(browser, sample_kwargs)
+
+
+def test_it_refuses_strangers_with_tokens_everywhere(sample_kwargs, stranger, api):
+    # Tokens authenticate API calls only; pages want a session.
+    assert_refused(api(stranger), sample_kwargs, api_only=True)
+
+
+def test_it_sends_anonymous_callers_to_login(sample_kwargs):
+    client = APIClient()
+    for name, url in guarded_urls(sample_kwargs):
+        for method in METHODS:
+            response = getattr(client, method)(url)
+            if response.status_code == 302:
+                assert response["Location"].startswith("/login/"), (name, url, method)
+            else:
+                assert response.status_code == 401, (name, url, method, response.status_code)
+
+
+def test_it_sends_anonymous_callers_of_account_urls_to_login(db):
+    client = APIClient()
+    for route, pattern in all_patterns():
+        if pattern.name not in OWN_ACCOUNT:
+            continue
+        url = concrete(route, {})
+        response = client.get(url)
+        if response.status_code == 302:
+            assert response["Location"].startswith("/login/"), url
+        else:
+            assert response.status_code in (401, 405), (url, response.status_code)
