@@ -46,7 +46,7 @@ system-deps:
 	@sh .ci/system-deps
 
 migrate: setup
-	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py migrate --noinput -v 0
 
 clean:
 	rm -rf $(VENV)
