@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-# pytest_plugins = ["tests.fakekube.plugin"]
+pytest_plugins = ["tests.fakekube.plugin"]
 
 PASSWORD = "correct horse battery staple"
 

@@ -94,7 +94,6 @@ def start_kfdash(data_dir: Path, **env: str) -> KfdashServer:
         data_dir=data_dir,
         log_path=data_dir / "server.log",
     )
-    server.manage("migrate", "--noinput")  # no-op unless the template is stale
     with open(server.log_path, "w") as log:
         server.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "dashboard.asgi:application",
@@ -106,10 +105,10 @@ def start_kfdash(data_dir: Path, **env: str) -> KfdashServer:
         if server.process.poll() is not None:
             raise RuntimeError(f"kfdash exited at start:\n{server.log()}")
         try:
-            if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+            if requests.get(f"{server.url}/readyz", timeout=2).status_code == 200:
                 return server
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening or not answering yet
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"kfdash did not become ready:\n{server.log()}")

@@ -41,7 +41,13 @@ def _signing_keys(token: str, client: jwt.PyJWKClient) -> list:
         return [client.get_signing_key_from_jwt(token).key]
     if settings.OIDC_VERIFY_KID:
         raise InvalidToken("The token names no signing key (kid).")
-    return [key.key for key in client.get_signing_keys()]
+    # Every signing key of the provider, named or not: PyJWKClient.get_signing_keys()
+    # leaves out keys without a kid, and providers that omit it in tokens may omit it
+    # in their JWKS too.
+    keys = [key.key for key in client.get_jwk_set().keys if key.public_key_use in ("sig", None)]
+    if not keys:
+        raise InvalidToken("The provider publishes no signing key.")
+    return keys
 
 
 def verify(token: str) -> dict:
@@ -52,7 +58,7 @@ def verify(token: str) -> dict:
         metadata = provider_metadata()
         client = _jwks_client(metadata["jwks_uri"])
         keys = _signing_keys(token, client)
-    except (ProviderUnavailable, KeyError, jwt.PyJWKClientError) as exc:
+    except (ProviderUnavailable, KeyError, jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
         raise InvalidToken(f"The token could not be checked: {exc}") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(f"Malformed token: {exc}") from exc

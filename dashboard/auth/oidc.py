@@ -17,9 +17,12 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from django.http import Http404
+from django.shortcuts import render
 from django.urls import reverse
+from django.views.generic import View
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.utils import import_from_settings
@@ -93,10 +96,34 @@ def _require_oidc_mode() -> None:
         raise Http404("OIDC login is not enabled.")
 
 
+def provider_unavailable(request, exc: Exception):
+    """The login page, explaining that the provider cannot be reached (503)."""
+    log.warning("OIDC provider unavailable: %s", exc)
+    messages.error(
+        request,
+        "The identity provider cannot be reached, so logging in is not possible right "
+        "now. Please try again in a moment.",
+    )
+    return render(request, "registration/login_oidc.html", status=503)
+
+
 class EmailOIDCBackend(OIDCAuthenticationBackend):
     """Users keyed by lower-cased email; name and groups refreshed at each login."""
 
     get_settings = staticmethod(oidc_setting)
+
+    def __init__(self, *args, **kwargs):
+        # Django builds the backend on every request of a logged-in user, only to load
+        # the user (get_user). The parent reads the provider's endpoints here, which
+        # made every page fail while the provider was down: they are read when a
+        # login is completed instead (authenticate).
+        self.UserModel = get_user_model()
+
+    def authenticate(self, request, **kwargs):
+        if request is None or not request.GET.get("code"):
+            return None  # not a provider's answer: nothing to ask the provider
+        super().__init__()  # the endpoints, from the discovery document
+        return super().authenticate(request, **kwargs)
 
     def verify_claims(self, claims) -> bool:
         return valid_email(claims.get("email", "")) is not None
@@ -117,33 +144,68 @@ class EmailOIDCBackend(OIDCAuthenticationBackend):
 class AuthenticateView(OIDCAuthenticationRequestView):
     get_settings = staticmethod(oidc_setting)
 
-    def __init__(self, *args, **kwargs):
-        _require_oidc_mode()
-        super().__init__(*args, **kwargs)
-
-
-class CallbackView(OIDCAuthenticationCallbackView):
-    get_settings = staticmethod(oidc_setting)
+    def __init__(self, **kwargs):
+        # The parent reads the provider's endpoints here, where a provider that is
+        # down can only end in a 500; get() reads them and explains instead.
+        View.__init__(self, **kwargs)
 
     def get(self, request):
         _require_oidc_mode()
         try:
+            self.OIDC_OP_AUTH_ENDPOINT = self.get_settings("OIDC_OP_AUTHORIZATION_ENDPOINT")
+        except ProviderUnavailable as exc:
+            return provider_unavailable(request, exc)
+        self.OIDC_RP_CLIENT_ID = self.get_settings("OIDC_RP_CLIENT_ID")
+        return super().get(request)
+
+
+STALE_ANSWER = (
+    "That login answer did not match a login started here (it may be stale or forged). "
+    "Please log in again."
+)
+
+
+class CallbackView(OIDCAuthenticationCallbackView):
+    """The provider's answer. Every failure leaves a message for the login page, which
+    then shows it instead of sending the browser straight back to the provider."""
+
+    get_settings = staticmethod(oidc_setting)
+
+    def get(self, request):
+        _require_oidc_mode()
+        states = request.session.get("oidc_states")
+        if not request.GET.get("error") and request.GET.get("state") not in (
+            states if isinstance(states, dict) else {}
+        ):
+            log.warning("OIDC callback refused: its state was not issued to this browser")
+            return self._fail(STALE_ANSWER)
+        try:
             return super().get(request)
         except SuspiciousOperation as exc:
             log.warning("OIDC callback refused: %s", exc)
-            messages.error(
-                request,
-                "That login answer did not match a login started here (it may be stale "
-                "or forged). Please log in again.",
+            return self._fail(STALE_ANSWER)
+        except (ProviderUnavailable, requests.RequestException) as exc:
+            log.warning("OIDC login could not be completed: %s", exc)
+            return self._fail(
+                "The login could not be completed with the identity provider (it may be "
+                "unavailable, or the login link was already used). Please log in again."
             )
-            return self.login_failure()
 
     def login_failure(self):
+        """The parent's failures: the provider's error, or no active user came of it."""
         if self.request.GET.get("error"):
-            messages.error(
-                self.request,
-                f"The identity provider refused the login: {self.request.GET['error']}.",
+            return self._fail(
+                f"The identity provider refused the login: {self.request.GET['error']}."
             )
+        if not self.request.GET.get("code"):
+            return self._fail(STALE_ANSWER)
+        return self._fail(
+            "The identity provider did not give a valid email address, or this account "
+            "is deactivated in kfdash."
+        )
+
+    def _fail(self, message: str):
+        messages.error(self.request, message)
         return super().login_failure()
 
 
@@ -161,18 +223,33 @@ def provider_logout_url(request) -> str:
     id_token = request.session.get("oidc_id_token")
     if id_token:
         params["id_token_hint"] = id_token
-    return f"{endpoint}?{urlencode(params)}"
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
 
 
 class _SessionRefresh(SessionRefresh):
-    get_settings = staticmethod(oidc_setting)
+    """mozilla-django-oidc's refresher, reading the provider's authorization endpoint
+    only when a session is due for renewal, not on every request (probes included)."""
+
+    @staticmethod
+    def get_settings(attr, *default):
+        if attr in _DISCOVERED and not getattr(settings, attr, None):
+            return None  # discovered in process_request, when needed
+        return import_from_settings(attr, *default)
+
+    def process_request(self, request):
+        expiration = request.session.get("oidc_id_token_expiration", 0)
+        if not self.is_refreshable_url(request) or expiration > time.time():
+            return None
+        self.OIDC_OP_AUTHORIZATION_ENDPOINT = oidc_setting("OIDC_OP_AUTHORIZATION_ENDPOINT")
+        return super().process_request(request)
 
 
 class RefreshSessionMiddleware:
     """In OIDC mode, send browsers back to the provider (silently, ``prompt=none``)
     once their ID token is older than ``OIDC_RENEW_SECONDS``, so people removed
-    at the provider lose access. Built on first use, so a provider that is down
-    at start-up does not stop kfdash from starting."""
+    at the provider lose access. The provider is asked only when a session is due
+    for renewal, so one that is down neither stops kfdash from starting nor slows
+    its other requests (probes included)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

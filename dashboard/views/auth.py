@@ -44,4 +44,9 @@ def logout(request):
     if settings.KFDASH_AUTH == "oidc" and request.user.is_authenticated:
         target = oidc.provider_logout_url(request)
     auth.logout(request)
+    if settings.KFDASH_AUTH == "oidc":
+        # A pending message keeps the login page from sending the browser straight
+        # back to the provider, which would log a person with a provider session
+        # right back in.
+        messages.info(request, "You are logged out.")
     return redirect(target)
