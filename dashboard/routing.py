@@ -3,7 +3,9 @@
 from django.urls import path
 
 from dashboard.consumers import ActivityConsumer
+from notebooks.consumers import NotebookConsumer
 
 websocket_urlpatterns = [
     path("ws/ns/<str:namespace>/activity/", ActivityConsumer.as_asgi()),
+    path("ws/ns/<str:namespace>/notebooks/", NotebookConsumer.as_asgi()),
 ]

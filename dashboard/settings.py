@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "channels",
     "mozilla_django_oidc",
     "dashboard",
+    "notebooks",
 ]
 
 MIDDLEWARE = [
@@ -272,6 +273,11 @@ def _external_links() -> list[dict[str, str]]:
 
 
 KFDASH_EXTERNAL_LINKS = _external_links()
+
+# --- notebooks -------------------------------------------------------------------
+
+# The "New notebook" form's defaults and options (Kubeflow's spawner_ui_config.yaml).
+KFDASH_SPAWNER_CONFIG = env.str("KFDASH_SPAWNER_CONFIG", default="")
 
 # --- REST API --------------------------------------------------------------------
 

@@ -20,5 +20,6 @@ urlpatterns = [
     path("ns/<str:namespace>/contributors/", contributors.contributors, name="ns-contributors"),
     path("ns/<str:namespace>/contributors/remove/", contributors.remove_contributor,
          name="ns-remove-contributor"),
+    path("ns/<str:namespace>/notebooks/", include("notebooks.urls")),
     path("api/", include("dashboard.api.urls")),
 ]

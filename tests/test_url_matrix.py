@@ -44,12 +44,17 @@ def concrete(route: str, kwargs: dict) -> str:
 @pytest.fixture
 def sample_kwargs(profile, owner, member):
     from dashboard.models import ApiToken
+    from notebooks.models import Notebook
 
     token, _ = ApiToken.issue(owner, "owners-token")
-    return {"namespace": profile.name, "email": member.email, "token_id": token.pk}
+    Notebook.objects.create(profile=profile, name="nb", image="x", stopped=True,
+                            status="stopped")
+    return {"namespace": profile.name, "email": member.email, "token_id": token.pk,
+            "name": "nb"}
 
 
-MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "token_id": 999999}
+MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "token_id": 999999,
+           "name": "no-such-notebook"}
 
 
 def guarded_urls(sample_kwargs, values=None):

@@ -17,3 +17,9 @@ def ago(moment: datetime | None) -> str:
     if timezone.now() - moment < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment)} ago"
+
+
+@register.filter
+def short_image(image: str) -> str:
+    """An image reference without its registry and path: 'jupyter-scipy:v1.9.2'."""
+    return (image or "").rsplit("/", 1)[-1]

@@ -1,0 +1,23 @@
+"""Spawners turn Notebook rows into servers: local JupyterLab processes, or
+Kubeflow Notebooks on Kubernetes. ``KFDASH_PLATFORM`` picks one."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from notebooks.spawners.base import Endpoint, Observed, Progress, Spawner, SpawnError
+
+SPAWNERS = {
+    "local": "notebooks.spawners.local.LocalProcessSpawner",
+}
+
+__all__ = ["Endpoint", "Observed", "Progress", "SpawnError", "Spawner", "spawner_for"]
+
+
+def spawner_for(notebook) -> Spawner:
+    """The configured platform's spawner for ``notebook``."""
+    path = SPAWNERS.get(settings.KFDASH_PLATFORM)
+    if path is None:
+        raise SpawnError(f"No notebook spawner for the {settings.KFDASH_PLATFORM} platform yet.")
+    return import_string(path)(notebook)

@@ -1,0 +1,90 @@
+"""The contract every spawner keeps (after JupyterHub's ``Spawner``).
+
+A spawner turns one Notebook into a running server and reports back. It is
+constructed per call (``Spawner(notebook)``) and keeps no state of its own in
+memory: everything needed to find the server again (pid, port, token, object
+names) goes into ``notebook.runtime`` through ``notebook.mark(...)``, so a
+restarted dashboard re-adopts servers that are still alive.
+
+Methods are synchronous and may block (the web layer runs them in worker
+threads); ``start`` reports progress through a callback the web layer relays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from notebooks.models import Notebook
+
+Progress = Callable[[str], None]
+
+
+class SpawnError(Exception):
+    """A server could not be started/stopped; the message is shown to the user.
+    ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the proxy forwards a notebook's traffic, and the secret it injects."""
+
+    url: str  # e.g. "http://127.0.0.1:41234" (no path; the server's base_url is its path)
+    token: str  # sent as "Authorization: token <token>"; never reaches the browser
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What ``poll`` saw: a Status value and, for stopped/error, why."""
+
+    status: str
+    message: str = ""
+
+
+class Spawner:
+    name = "base"
+
+    def __init__(self, notebook: Notebook) -> None:
+        self.notebook = notebook
+
+    def start(self, progress: Progress) -> None:
+        """Start the server and return once it answers HTTP at its base URL.
+
+        Calls ``progress(message)`` at each step ("creating workspace", "starting
+        server", "waiting for server to answer", ...). Records the runtime facts with
+        ``notebook.mark(Status.RUNNING, ..., **runtime)``. Starting a running server
+        is a no-op. Raises ``SpawnError`` (after cleaning up) when it cannot.
+        """
+        raise NotImplementedError
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop the server (politely, then forcefully after ``grace`` seconds).
+        The workspace is kept. Stopping a stopped server is a no-op."""
+        raise NotImplementedError
+
+    def delete(self, delete_volumes: bool) -> None:
+        """Stop the server and remove everything the spawner made for it; its
+        volumes' contents too when ``delete_volumes`` (else they are kept)."""
+        raise NotImplementedError
+
+    def poll(self) -> Observed:
+        """Observe the server now (cheap enough to call on every page load)."""
+        raise NotImplementedError
+
+    def endpoint(self) -> Endpoint | None:
+        """Where the proxy reaches the running server, or None when not running."""
+        raise NotImplementedError
+
+    def logs(self, tail: int = 1000) -> str:
+        """The server's last ``tail`` lines of output."""
+        raise NotImplementedError
+
+    def events(self) -> list[dict]:
+        """Recent events about the server: ``{"time", "type", "reason", "message"}``."""
+        return []

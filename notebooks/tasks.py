@@ -1,0 +1,80 @@
+"""Spawner calls that take seconds run in background threads; their progress and
+results reach browsers through ``Notebook.mark`` and the notebooks channel group."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from django.db import close_old_connections
+
+from dashboard import live
+from notebooks.choices import Status
+from notebooks.models import Notebook, notebook_group
+from notebooks.spawners import SpawnError, spawner_for
+
+log = logging.getLogger(__name__)
+
+
+def in_background(work: Callable[..., None], *args) -> None:
+    """Run ``work(*args)`` in a daemon thread with its own database connection."""
+
+    def run() -> None:
+        close_old_connections()
+        try:
+            work(*args)
+        except Exception:
+            log.exception("background notebook task failed: %s%s", work.__name__, args)
+        finally:
+            close_old_connections()
+
+    threading.Thread(target=run, name=f"notebook-{work.__name__}", daemon=True).start()
+
+
+def _load(notebook_id: int) -> Notebook | None:
+    return (Notebook.objects.select_related("profile", "workspace")
+            .filter(pk=notebook_id).first())
+
+
+def start_notebook(notebook_id: int) -> None:
+    notebook = _load(notebook_id)
+    if notebook is None or notebook.stopped:
+        return
+
+    def progress(message: str) -> None:
+        notebook.mark(Status.WAITING, message)
+        live.publish(notebook_group(notebook.profile.name),
+                     {"type": "progress", "name": notebook.name, "message": message})
+
+    try:
+        spawner_for(notebook).start(progress)
+    except SpawnError as exc:
+        notebook.refresh_from_db()
+        if notebook.status != Status.ERROR:
+            notebook.mark(Status.ERROR, str(exc))
+
+
+def stop_notebook(notebook_id: int, reason: str) -> None:
+    notebook = _load(notebook_id)
+    if notebook is None:
+        return
+    try:
+        spawner_for(notebook).stop()
+    except SpawnError as exc:
+        notebook.mark(Status.ERROR, str(exc))
+        return
+    notebook.refresh_from_db()
+    notebook.mark(Status.STOPPED, reason)
+
+
+def delete_notebook(notebook_id: int, delete_volumes: bool) -> None:
+    notebook = _load(notebook_id)
+    if notebook is None:
+        return
+    try:
+        spawner_for(notebook).delete(delete_volumes)
+    except SpawnError as exc:
+        notebook.mark(Status.ERROR, f"Could not delete: {exc}")
+        return
+    notebook.remove(delete_volumes)

@@ -1,0 +1,52 @@
+// Notebook pages: statuses and spawn progress arrive over a websocket; nothing polls.
+import { subscribe } from "./live.js";
+
+const root = document.querySelector("[data-live-notebooks]");
+const LABELS = { waiting: "Starting", running: "Running", stopped: "Stopped",
+  terminating: "Stopping", error: "Error" };
+
+function update(row, event) {
+  const status = row.querySelector("[data-status]");
+  if (status) {
+    status.className = `nb-status nb-${event.status}`;
+    status.dataset.status = event.status;
+    status.querySelector(".nb-status-label").textContent = event.status_label
+      || LABELS[event.status] || event.status;
+  }
+  const message = row.querySelector(".nb-message");
+  if (message) message.textContent = event.message || "";
+  const connect = row.querySelector("[data-connect]");
+  if (connect) connect.hidden = event.status !== "running";
+  const stopped = event.status === "stopped" || event.status === "error";
+  const stop = row.querySelector("[data-stop]");
+  const start = row.querySelector("[data-start]");
+  if (stop && start && event.status !== "terminating") {
+    stop.hidden = stopped;
+    start.hidden = !stopped;
+  }
+}
+
+function progress(event) {
+  const log = document.querySelector(`[data-notebook="${CSS.escape(event.name)}"] [data-progress]`);
+  if (!log) return;
+  const item = document.createElement("li");
+  item.textContent = event.message;
+  log.append(item);
+}
+
+if (root) {
+  const namespace = root.dataset.liveNotebooks;
+  subscribe(`/ws/ns/${encodeURIComponent(namespace)}/notebooks/`, (event) => {
+    const row = document.querySelector(`[data-notebook="${CSS.escape(event.name)}"]`);
+    if (event.type === "progress") return progress(event);
+    if (event.type === "deleted") {
+      if (row?.tagName === "TR") row.remove();
+      else if (row) location.assign(`/ns/${encodeURIComponent(namespace)}/notebooks/`);
+      return;
+    }
+    if (event.type === "notebook") {
+      if (row) update(row, event);
+      else if (root.tagName === "TABLE") location.reload(); // a notebook made elsewhere
+    }
+  });
+}
