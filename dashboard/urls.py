@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from dashboard.views import auth, contributors, health, namespaces, tokens
+from notebooks import views as notebook_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -21,5 +22,8 @@ urlpatterns = [
     path("ns/<str:namespace>/contributors/remove/", contributors.remove_contributor,
          name="ns-remove-contributor"),
     path("ns/<str:namespace>/notebooks/", include("notebooks.urls")),
+    path("ns/<str:namespace>/volumes/", notebook_views.volume_list, name="volumes"),
+    path("ns/<str:namespace>/volumes/<str:volume>/delete/", notebook_views.volume_delete,
+         name="volume-delete"),
     path("api/", include("dashboard.api.urls")),
 ]

@@ -9,3 +9,4 @@ class NotebooksConfig(AppConfig):
         from dashboard import nav
 
         nav.register(nav.Section("Notebooks", "notebooks", "notebook", 10))
+        nav.register(nav.Section("Volumes", "volumes", "volume", 15))

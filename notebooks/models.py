@@ -41,6 +41,29 @@ class Volume(models.Model):
         return f"{self.profile_id}/{self.name}"
 
     @property
+    def in_use(self) -> bool:
+        return self.workspace_of.exists() or self.data_mounts.exists()
+
+    def remove(self, by: User) -> None:
+        """Delete the volume and its files. Refused while a notebook uses it."""
+        import shutil
+
+        from django.core.exceptions import ValidationError
+
+        users = sorted({n.name for n in self.workspace_of.all()}
+                       | {m.notebook.name for m in self.data_mounts.select_related("notebook")})
+        if users:
+            raise ValidationError(f"The volume {self.name} is used by {', '.join(users)}; "
+                                  "delete or change those notebooks first.")
+        if settings.KFDASH_PLATFORM != "local":
+            raise ValidationError("Deleting volumes in kubernetes mode is not available yet.")
+        with transaction.atomic():
+            self.profile.record(by, "volume", f"{by.email} deleted the volume {self.name}",
+                                self.name)
+            self.delete()
+        shutil.rmtree(self.local_path, ignore_errors=True)
+
+    @property
     def local_path(self) -> Path:
         """Where the volume's files live in local mode."""
         return Path(settings.DATA_DIR) / "volumes" / self.profile.name / self.name

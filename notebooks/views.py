@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -11,7 +12,7 @@ from dashboard.decorators import namespace_view
 from notebooks.choices import Status
 from notebooks.config import spawner_config
 from notebooks.forms import NotebookForm
-from notebooks.models import Notebook
+from notebooks.models import Notebook, Volume
 from notebooks.spawners import SpawnError, spawner_for
 
 LOG_LINES = 500
@@ -105,3 +106,24 @@ def notebook_delete(request, profile, name: str):
     notebook.request_delete(request.user, delete_volumes=request.POST.get("delete_volumes") == "1")
     messages.success(request, f"{notebook.name} is being deleted.")
     return redirect("notebooks", profile.name)
+
+
+@namespace_view()
+def volume_list(request, profile):
+    volumes = profile.volumes.prefetch_related("workspace_of", "data_mounts__notebook")
+    return render(request, "notebooks/volumes.html", {
+        "profile": profile, "volumes": volumes, "can_edit": profile.role.allows(Role.EDIT),
+    })
+
+
+@namespace_view(Role.EDIT)
+@require_POST
+def volume_delete(request, profile, volume: str):
+    target = get_object_or_404(Volume, profile=profile, name=volume)
+    try:
+        target.remove(request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"The volume {volume} is deleted.")
+    return redirect("volumes", profile.name)

@@ -44,17 +44,18 @@ def concrete(route: str, kwargs: dict) -> str:
 @pytest.fixture
 def sample_kwargs(profile, owner, member):
     from dashboard.models import ApiToken
-    from notebooks.models import Notebook
+    from notebooks.models import Notebook, Volume
 
     token, _ = ApiToken.issue(owner, "owners-token")
     Notebook.objects.create(profile=profile, name="nb", image="x", stopped=True,
                             status="stopped")
+    Volume.objects.create(profile=profile, name="vol")
     return {"namespace": profile.name, "email": member.email, "token_id": token.pk,
-            "name": "nb"}
+            "name": "nb", "volume": "vol"}
 
 
 MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "token_id": 999999,
-           "name": "no-such-notebook"}
+           "name": "no-such-notebook", "volume": "no-such-volume"}
 
 
 def guarded_urls(sample_kwargs, values=None):

@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from dashboard.api import views
+from notebooks.api import views as notebook_views
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
@@ -15,6 +16,18 @@ urlpatterns = [
          views.ContributorDetailView.as_view(), name="api-contributor"),
     path("v1/namespaces/<str:namespace>/activities", views.ActivityListView.as_view(),
          name="api-activities"),
+    path("v1/namespaces/<str:namespace>/notebooks", notebook_views.NotebookListView.as_view(),
+         name="api-notebooks"),
+    path("v1/namespaces/<str:namespace>/notebooks/<str:name>",
+         notebook_views.NotebookDetailView.as_view(), name="api-notebook"),
+    path("v1/namespaces/<str:namespace>/notebooks/<str:name>/start",
+         notebook_views.NotebookActionView.as_view(action="start"), name="api-notebook-start"),
+    path("v1/namespaces/<str:namespace>/notebooks/<str:name>/stop",
+         notebook_views.NotebookActionView.as_view(action="stop"), name="api-notebook-stop"),
+    path("v1/namespaces/<str:namespace>/volumes", notebook_views.VolumeListView.as_view(),
+         name="api-volumes"),
+    path("v1/namespaces/<str:namespace>/volumes/<str:volume>",
+         notebook_views.VolumeDetailView.as_view(), name="api-volume"),
     path("v1/tokens", views.TokenListView.as_view(), name="api-tokens"),
     path("v1/tokens/<int:token_id>", views.TokenDetailView.as_view(), name="api-token"),
 ]
