@@ -181,8 +181,11 @@ class Notebook(models.Model):
     def remove(self, delete_volumes: bool) -> None:
         """Forget the notebook once its server is gone; its workspace volume too when asked
         (data volumes are shared things and are always kept)."""
+        from notebooks import pipelines_access
+
         workspace, namespace, name = self.workspace, self.profile.name, self.name
         with transaction.atomic():
+            pipelines_access.revoke(self)
             self.delete()
             if delete_volumes and workspace and not workspace.workspace_of.exists() \
                     and not workspace.data_mounts.exists():
