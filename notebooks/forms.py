@@ -56,12 +56,14 @@ def limit_from_factor(request: str, factor: str, *, cpu: bool) -> str:
 
 class DataVolumeForm(forms.Form):
     # No initial values: an untouched extra row must count as unchanged (and empty).
-    mode = forms.ChoiceField(choices=[("new", "New"), ("existing", "Existing")], required=False)
-    name = forms.CharField(max_length=63, required=False)
-    size = forms.CharField(max_length=20, required=False,
+    mode = forms.ChoiceField(choices=[("new", "New"), ("existing", "Existing")], required=False,
+                             label="Data volume")
+    name = forms.CharField(max_length=63, required=False, label="New volume name")
+    size = forms.CharField(max_length=20, required=False, label="New volume size",
                            widget=forms.TextInput(attrs={"placeholder": "5Gi"}))
-    existing = forms.CharField(max_length=63, required=False)
-    mount_path = forms.CharField(max_length=255, required=False)
+    existing = forms.CharField(max_length=63, required=False, label="Existing volume name")
+    mount_path = forms.CharField(max_length=255, required=False, label="Mount path",
+                                 widget=forms.TextInput(attrs={"placeholder": "/home/jovyan/data"}))
 
     def clean(self):
         data = super().clean()
@@ -107,9 +109,10 @@ class NotebookForm(forms.Form):
     memory_limit = forms.CharField(max_length=20, required=False)
     gpu_count = forms.IntegerField(min_value=0, max_value=16, initial=0, label="GPUs")
     gpu_vendor = forms.CharField(max_length=100, required=False, label="GPU vendor")
-    workspace_mode = forms.ChoiceField(choices=WORKSPACE_MODES, initial="new")
-    workspace_name = forms.CharField(max_length=63, required=False)
-    workspace_size = forms.CharField(max_length=20, required=False)
+    workspace_mode = forms.ChoiceField(choices=WORKSPACE_MODES, initial="new", label="Workspace")
+    workspace_name = forms.CharField(max_length=63, required=False, label="Workspace name",
+                                     help_text="Default: <name>-workspace")
+    workspace_size = forms.CharField(max_length=20, required=False, label="Workspace size")
     workspace_existing = forms.CharField(max_length=63, required=False)
     configurations = forms.MultipleChoiceField(required=False,
                                                widget=forms.CheckboxSelectMultiple)

@@ -152,7 +152,7 @@ class Notebook(models.Model):
 
         self.stopped = False
         self.save(update_fields=["stopped"])
-        self.mark(Status.WAITING, "starting")
+        self.mark(Status.WAITING, "starting", progress=[])
         self.profile.record(by, "notebook", f"{by.email} started the notebook {self.name}",
                             self.name)
         transaction.on_commit(lambda: tasks.in_background(tasks.start_notebook, self.pk))
@@ -214,7 +214,8 @@ class Notebook(models.Model):
 
     def live_event(self) -> dict:
         return {"type": "notebook", "name": self.name, "status": self.status,
-                "status_label": Status(self.status).label, "message": self.status_message}
+                "status_label": Status(self.status).label, "message": self.status_message,
+                "progress": self.runtime.get("progress", [])}
 
 
 class NotebookVolume(models.Model):

@@ -9,9 +9,8 @@ from collections.abc import Callable
 
 from django.db import close_old_connections
 
-from dashboard import live
 from notebooks.choices import Status
-from notebooks.models import Notebook, notebook_group
+from notebooks.models import Notebook
 from notebooks.spawners import SpawnError, spawner_for
 
 log = logging.getLogger(__name__)
@@ -43,9 +42,10 @@ def start_notebook(notebook_id: int) -> None:
         return
 
     def progress(message: str) -> None:
-        notebook.mark(Status.WAITING, message)
-        live.publish(notebook_group(notebook.profile.name),
-                     {"type": "progress", "name": notebook.name, "message": message})
+        # Kept with the notebook, so a page that subscribes late still shows every step.
+        steps = [*notebook.runtime.get("progress", []), message][-20:]
+        status = Status.RUNNING if notebook.status == Status.RUNNING else Status.WAITING
+        notebook.mark(status, message, progress=steps)
 
     try:
         spawner_for(notebook).start(progress)

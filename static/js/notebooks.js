@@ -26,26 +26,30 @@ function update(row, event) {
   }
 }
 
-function progress(event) {
-  const log = document.querySelector(`[data-notebook="${CSS.escape(event.name)}"] [data-progress]`);
-  if (!log) return;
-  const item = document.createElement("li");
-  item.textContent = event.message;
-  log.append(item);
+function showProgress(row, steps) {
+  const log = row.querySelector("[data-progress]");
+  if (!log || !steps) return;
+  log.replaceChildren(...steps.map((step) => {
+    const item = document.createElement("li");
+    item.textContent = step;
+    return item;
+  }));
 }
 
 if (root) {
   const namespace = root.dataset.liveNotebooks;
   subscribe(`/ws/ns/${encodeURIComponent(namespace)}/notebooks/`, (event) => {
     const row = document.querySelector(`[data-notebook="${CSS.escape(event.name)}"]`);
-    if (event.type === "progress") return progress(event);
     if (event.type === "deleted") {
       if (row?.tagName === "TR") row.remove();
       else if (row) location.assign(`/ns/${encodeURIComponent(namespace)}/notebooks/`);
       return;
     }
     if (event.type === "notebook") {
-      if (row) update(row, event);
+      if (row) {
+        update(row, event);
+        showProgress(row, event.progress);
+      }
       else if (root.tagName === "TABLE") location.reload(); // a notebook made elsewhere
     }
   });
