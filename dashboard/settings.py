@@ -278,6 +278,8 @@ KFDASH_EXTERNAL_LINKS = _external_links()
 
 # The "New notebook" form's defaults and options (Kubeflow's spawner_ui_config.yaml).
 KFDASH_SPAWNER_CONFIG = env.str("KFDASH_SPAWNER_CONFIG", default="")
+# Seconds a new local notebook server may take to answer before it counts as failed.
+KFDASH_NOTEBOOK_START_TIMEOUT = env.float("KFDASH_NOTEBOOK_START_TIMEOUT", default=60.0)
 # How notebook servers reach this dashboard's API (kfp.Client in a notebook).
 KFDASH_INTERNAL_URL = env.str(
     "KFDASH_INTERNAL_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}"

@@ -324,6 +324,8 @@ class NotebookForm(forms.Form):
                 continue
             row = row_form.cleaned_data
             path = row.get("mount_path", "")
+            if self.local and path:
+                self._check_local_mount(row_form, path)
             if path in paths:
                 row_form.add_error("mount_path", "Two volumes cannot share a mount path.")
             paths.add(path)
@@ -341,6 +343,18 @@ class NotebookForm(forms.Form):
                 row["volume"] = volume
             rows.append(row)
         return rows
+
+    @staticmethod
+    def _check_local_mount(row_form, path: str) -> None:
+        """A local server sees only its workspace: the spawner's own rule decides."""
+        from notebooks.spawners import SpawnError
+        from notebooks.spawners.local import LocalProcessSpawner
+
+        spawner = LocalProcessSpawner
+        try:
+            spawner.mount_location(path, spawner.workspace_mount())
+        except SpawnError as exc:
+            row_form.add_error("mount_path", str(exc))
 
     def full_clean(self):
         super().full_clean()

@@ -97,5 +97,8 @@ def kfdash_server(tmp_path):
         return server
 
     yield start
+    from notebooks.spawners.local import stop_all
+
     for server in started:
         server.stop()
+        stop_all(server.data_dir)  # notebook servers outlive the dashboard by design

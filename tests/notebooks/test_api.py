@@ -8,13 +8,13 @@ def test_it_creates_a_notebook_with_defaults(api, member, profile, spawner,
     with django_capture_on_commit_callbacks(execute=True):
         response = api(member).post("/api/v1/namespaces/team-a/notebooks", {
             "name": "nb", "memory": "2Gi",
-            "data_volumes": [{"name": "data", "size": "1Gi", "mount_path": "/data"}],
+            "data_volumes": [{"name": "data", "size": "1Gi", "mount_path": "/home/jovyan/data"}],
         }, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["url"] == "/notebook/team-a/nb/" and body["memory_limit"] == "2457Mi"
     assert body["workspace"] == "nb-workspace"
-    assert body["data_volumes"] == [{"volume": "data", "mount_path": "/data"}]
+    assert body["data_volumes"] == [{"volume": "data", "mount_path": "/home/jovyan/data"}]
     assert Notebook.objects.get(name="nb").status == "running"
     listed = api(member).get("/api/v1/namespaces/team-a/notebooks").json()
     assert [n["name"] for n in listed] == ["nb"]

@@ -108,9 +108,10 @@ def test_it_refuses_a_taken_name_and_volume(profile, owner):
 def test_it_checks_data_volumes(profile):
     Volume.objects.create(profile=profile, name="datasets")
     f = form(profile, **{
-        "vol-0-mode": "existing", "vol-0-existing": "datasets", "vol-0-mount_path": "/data",
+        "vol-0-mode": "existing", "vol-0-existing": "datasets",
+        "vol-0-mount_path": "/home/jovyan/data",
         "vol-1-mode": "new", "vol-1-name": "scratch", "vol-1-size": "1Gi",
-        "vol-1-mount_path": "/data"})
+        "vol-1-mount_path": "/home/jovyan/data"})
     assert not f.is_valid()
     assert "share a mount path" in f.volumes[1].errors["mount_path"][0]
     f = form(profile, **{"vol-0-mode": "new", "vol-0-name": "x", "vol-0-size": "1Gi",
@@ -118,8 +119,17 @@ def test_it_checks_data_volumes(profile):
     assert not f.is_valid()
     assert "plain path" in f.volumes[0].errors["mount_path"][0]
     f = form(profile, **{
-        "vol-0-mode": "existing", "vol-0-existing": "datasets", "vol-0-mount_path": "/data",
+        "vol-0-mode": "existing", "vol-0-existing": "datasets",
+        "vol-0-mount_path": "/home/jovyan/data",
         "vol-1-mode": "new", "vol-1-name": "scratch", "vol-1-size": "1Gi",
-        "vol-1-mount_path": "/scratch"})
+        "vol-1-mount_path": "scratch"})
     assert f.is_valid(), [r.errors for r in f.volumes]
-    assert [r["mount_path"] for r in f.cleaned_data["data_volumes"]] == ["/data", "/scratch"]
+    assert [r["mount_path"] for r in f.cleaned_data["data_volumes"]] == [
+        "/home/jovyan/data", "scratch"]
+
+
+def test_it_keeps_local_mounts_inside_the_workspace(profile):
+    f = form(profile, **{"vol-0-mode": "new", "vol-0-name": "x", "vol-0-size": "1Gi",
+                         "vol-0-mount_path": "/data"})
+    assert not f.is_valid()
+    assert "outside the workspace" in f.volumes[0].errors["mount_path"][0]
