@@ -280,6 +280,10 @@ KFDASH_EXTERNAL_LINKS = _external_links()
 KFDASH_SPAWNER_CONFIG = env.str("KFDASH_SPAWNER_CONFIG", default="")
 # Seconds a new local notebook server may take to answer before it counts as failed.
 KFDASH_NOTEBOOK_START_TIMEOUT = env.float("KFDASH_NOTEBOOK_START_TIMEOUT", default=60.0)
+# Idle culling (off by default, as in Kubeflow): stop servers idle this long (0 = never).
+KFDASH_CULL_IDLE_SECONDS = env.int("KFDASH_CULL_IDLE_SECONDS", default=0)
+# How often running servers are asked for their last activity.
+KFDASH_CULL_CHECK_SECONDS = env.int("KFDASH_CULL_CHECK_SECONDS", default=60)
 # How notebook servers reach this dashboard's API (kfp.Client in a notebook).
 KFDASH_INTERNAL_URL = env.str(
     "KFDASH_INTERNAL_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}"

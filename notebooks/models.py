@@ -168,6 +168,19 @@ class Notebook(models.Model):
         reason = f"stopped by {by.email}"
         transaction.on_commit(lambda: tasks.in_background(tasks.stop_notebook, self.pk, reason))
 
+    def cull(self, idle_for) -> None:
+        """Stop a server nobody used for ``idle_for`` (a timedelta); the workspace stays."""
+        from notebooks import tasks
+
+        minutes = int(idle_for.total_seconds() // 60)
+        reason = f"culled after {minutes} minutes without activity"
+        self.stopped = True
+        self.save(update_fields=["stopped"])
+        self.mark(Status.TERMINATING, reason)
+        self.profile.record(None, "notebook", f"The idle notebook {self.name} was stopped "
+                            f"({minutes} minutes without activity)", self.name)
+        transaction.on_commit(lambda: tasks.in_background(tasks.stop_notebook, self.pk, reason))
+
     def request_delete(self, by: User, delete_volumes: bool) -> None:
         from notebooks import tasks
 
