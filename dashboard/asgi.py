@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels routing."""
+"""ASGI entry point: HTTP through Django, websockets through Channels routing, and
+every ``/notebook/`` path (HTTP and websocket) through the notebook proxy."""
 
 import os
 
@@ -13,12 +14,52 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from dashboard.auth.header import TrustedHeaderWebsocketMiddleware  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from notebooks.proxy import PREFIX as NOTEBOOK_PREFIX  # noqa: E402
+from notebooks.proxy import proxy as notebook_proxy  # noqa: E402
+
+
+def notebooks_to(proxy, other):
+    """Send paths under /notebook/ to the notebook proxy, everything else to ``other``."""
+
+    async def route(scope, receive, send):
+        if scope["path"].startswith(NOTEBOOK_PREFIX):
+            return await proxy(scope, receive, send)
+        return await other(scope, receive, send)
+
+    return route
+
+
+async def lifespan(scope, receive, send):
+    """Start-up and shut-down of the server process: in local mode the notebook culler
+    runs beside it; at the end the proxy closes its pooled upstream connections."""
+    from django.conf import settings
+
+    from notebooks.culling import Culler
+
+    culler = None
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            if settings.KFDASH_PLATFORM == "local":
+                culler = Culler()
+                culler.start()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if culler:
+                culler.stop()
+            await notebook_proxy.close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(TrustedHeaderWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
+        "lifespan": lifespan,
+        "http": notebooks_to(notebook_proxy, django_application),
+        "websocket": notebooks_to(
+            AllowedHostsOriginValidator(notebook_proxy),
+            AllowedHostsOriginValidator(AuthMiddlewareStack(
+                TrustedHeaderWebsocketMiddleware(URLRouter(websocket_urlpatterns)))),
         ),
     }
 )

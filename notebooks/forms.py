@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from kubernetes.utils import parse_quantity
 
 from dashboard.models import DNS1123_LABEL
 from notebooks.choices import ServerType
@@ -23,6 +22,13 @@ PULL_POLICIES = [("IfNotPresent", "IfNotPresent"), ("Always", "Always"), ("Never
 WORKSPACE_MODES = [("new", "New volume"), ("existing", "Existing volume"), ("none", "None")]
 READ_ONLY = "This value is set by your administrator."
 LOCAL_TYPES = {ServerType.JUPYTER}
+
+
+def parse_quantity(text: str) -> Decimal:
+    # Imported on first use: importing kubernetes.utils loads the whole client.
+    from kubernetes.utils.quantity import parse_quantity as parse
+
+    return parse(text)
 
 
 def quantity(value: str, what: str, *, cpu: bool = False) -> Decimal:

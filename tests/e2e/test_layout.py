@@ -74,6 +74,8 @@ def test_it_marks_the_current_section_in_the_left_nav(server, page, create_users
     log_in(page, ANA)
     expected = {
         "Home": f"/ns/{ANA_NS}/",
+        "Notebooks": f"/ns/{ANA_NS}/notebooks/",
+        "Volumes": f"/ns/{ANA_NS}/volumes/",
         "Contributors": f"/ns/{ANA_NS}/contributors/",
         "API tokens": "/tokens/",
     }
