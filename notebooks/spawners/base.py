@@ -12,7 +12,7 @@ threads); ``start`` reports progress through a callback the web layer relays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,6 +84,11 @@ class Spawner:
     def logs(self, tail: int = 1000) -> str:
         """The server's last ``tail`` lines of output."""
         raise NotImplementedError
+
+    async def follow_logs(self, tail: int = 1000) -> AsyncIterator[str]:
+        """The last ``tail`` lines, then new output as the server writes it, until the
+        caller stops iterating. This default yields the tail once and ends."""
+        yield self.logs(tail)
 
     def events(self) -> list[dict]:
         """Recent events about the server: ``{"time", "type", "reason", "message"}``."""

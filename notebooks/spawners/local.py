@@ -26,6 +26,7 @@ server's process group or outlived the server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -39,7 +40,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -56,6 +57,7 @@ TAG = "KFDASH_NOTEBOOK"
 # otherwise): data volumes' mount paths under it land in the workspace.
 KUBEFLOW_HOME = PurePosixPath("/home/jovyan")
 MAX_EVENTS = 50
+FOLLOW_INTERVAL = 0.25  # seconds between looks at a followed log file
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
 # Variables of the dashboard's own environment a server inherits (the rest, such as
 # the dashboard's secrets and database URL, stay out).
@@ -217,6 +219,25 @@ class LocalProcessSpawner(Spawner):
 
     def logs(self, tail: int = 1000) -> str:
         return process.tail(Path(self.notebook.runtime.get("log") or self.log_path), tail)
+
+    async def follow_logs(self, tail: int = 1000) -> AsyncIterator[str]:
+        """Follow the server's log file (as ``tail -f``), picking up the file a restart
+        begins anew. Checks for new output a few times a second; sends only news."""
+        path = Path(self.notebook.runtime.get("log") or self.log_path)
+        recent = process.tail(path, tail)
+        yield recent + "\n" if recent and not recent.endswith("\n") else recent
+        position = path.stat().st_size if path.exists() else 0
+        while True:
+            await asyncio.sleep(FOLLOW_INTERVAL)
+            size = path.stat().st_size if path.exists() else 0
+            if size < position:  # truncated or replaced: start over
+                position = 0
+            if size > position:
+                with open(path, "rb") as handle:
+                    handle.seek(position)
+                    chunk = handle.read(size - position)
+                position = size
+                yield chunk.decode("utf-8", errors="replace")
 
     def events(self) -> list[dict]:
         events = list(self.notebook.runtime.get("events", []))

@@ -54,3 +54,22 @@ if (root) {
     }
   });
 }
+
+// The details page's log: the recent lines again on (re)connect, then new output.
+const log = document.querySelector("[data-live-log]");
+if (log && root) {
+  const namespace = root.dataset.liveNotebooks;
+  const name = log.closest("main").querySelector("[data-notebook]").dataset.notebook;
+  let first = true;
+  subscribe(`/ws/ns/${encodeURIComponent(namespace)}/notebooks/${encodeURIComponent(name)}/logs/`,
+    (event) => {
+      if (event.type !== "log") return;
+      const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      if (first) log.textContent = event.text;
+      else log.textContent += event.text;
+      first = false;
+      log.hidden = !log.textContent;
+      document.querySelector("[data-log-empty]").hidden = !log.hidden;
+      if (atBottom) log.scrollTop = log.scrollHeight;
+    }, { onOpen: () => { first = true; } });
+}

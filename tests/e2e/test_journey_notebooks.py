@@ -33,6 +33,8 @@ def test_it_spawns_connects_to_and_stops_a_notebook(server, new_page, create_use
     expect(header.locator("[data-status]")).to_have_attribute("data-status", "running",
                                                               timeout=90_000)
     expect(header.locator("[data-progress]")).to_contain_text("waiting for server to answer")
+    # The server's log streams into the page.
+    expect(page.locator("[data-live-log]")).to_contain_text("is running at", timeout=30_000)
     connect = header.get_by_role("link", name="Connect")
     expect(connect).to_be_visible()
 
