@@ -128,3 +128,77 @@ def test_it_sends_anonymous_callers_of_account_urls_to_login(db):
             assert response["Location"].startswith("/login/"), url
         else:
             assert response.status_code in (401, 405), (url, response.status_code)
+
+
+def websocket_routes():
+    from channels.routing import URLRouter
+
+    from dashboard.routing import websocket_urlpatterns
+
+    assert all(not isinstance(p, URLRouter) for p in websocket_urlpatterns)
+    return [str(p.pattern) for p in websocket_urlpatterns]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_strangers_and_anonymous_on_every_websocket(profile, owner, member,
+                                                               stranger):
+    """Every websocket route, with the same sample values as the pages."""
+    from asgiref.sync import async_to_sync
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth.models import AnonymousUser
+
+    from dashboard.routing import websocket_urlpatterns
+    from notebooks.models import Notebook
+
+    Notebook.objects.create(profile=profile, name="nb", image="x")
+    samples = {"namespace": "team-a", "name": "nb"}
+
+    async def refused(user, path):
+        communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+        communicator.scope["user"] = user
+        connected, _ = await communicator.connect()
+        if connected:
+            await communicator.disconnect()
+        return not connected
+
+    routes = websocket_routes()
+    assert routes
+    for route in routes:
+        names = set(re.findall(r"<(?:\w+:)?(\w+)>", route))
+        assert names <= samples.keys(), f"{route}: add a sample value for {names}"
+        path = concrete(route, samples)
+        for user in (stranger, AnonymousUser()):
+            assert async_to_sync(refused)(user, path), (route, user)
+        assert not async_to_sync(refused)(member, path), f"{route} refuses a member"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_strangers_and_anonymous_at_the_notebook_proxy(profile, stranger, viewer):
+    """The proxy path /notebook/<ns>/<name>/ (not a Django URL): 404 for anyone who may
+    not edit, the login page for anonymous callers."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import HttpCommunicator
+    from django.test import Client
+
+    from dashboard.asgi import application
+    from notebooks.models import Notebook
+
+    Notebook.objects.create(profile=profile, name="nb", image="x")
+
+    def cookie_of(user) -> bytes:
+        client = Client()
+        client.force_login(user)
+        return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def get(cookie: bytes | None, path="/notebook/team-a/nb/lab"):
+        headers = [(b"host", b"testserver")] + ([(b"cookie", cookie)] if cookie else [])
+        return await HttpCommunicator(application, "GET", path, headers=headers).get_response(
+            timeout=10)
+
+    for user in (stranger, viewer):
+        assert async_to_sync(get)(cookie_of(user))["status"] == 404, user
+    assert async_to_sync(get)(cookie_of(stranger), "/notebook/team-a/missing/")["status"] == 404
+    anonymous = async_to_sync(get)(None)
+    assert anonymous["status"] == 302
+    assert dict(anonymous["headers"])[b"location"].startswith(b"/login/?next=")
