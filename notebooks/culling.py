@@ -78,13 +78,21 @@ def check(now: datetime | None = None) -> list[str]:
 
 
 class Culler(threading.Thread):
-    """Runs ``check`` every ``KFDASH_CULL_CHECK_SECONDS`` inside the server process."""
+    """Inside the server process: first settles notebooks a previous process left
+    half-way, then runs ``check`` every ``KFDASH_CULL_CHECK_SECONDS``."""
 
     def __init__(self) -> None:
         super().__init__(name="notebook-culler", daemon=True)
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        from notebooks.tasks import recover_after_restart
+
+        try:
+            close_old_connections()
+            recover_after_restart()
+        except Exception:
+            log.exception("settling notebooks after a restart failed")
         while not self.stopping.wait(settings.KFDASH_CULL_CHECK_SECONDS):
             try:
                 close_old_connections()

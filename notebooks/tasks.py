@@ -78,3 +78,28 @@ def delete_notebook(notebook_id: int, delete_volumes: bool) -> None:
         notebook.mark(Status.ERROR, f"Could not delete: {exc}")
         return
     notebook.remove(delete_volumes)
+
+
+def recover_after_restart() -> list[str]:
+    """At start-up: settle notebooks a previous dashboard process left half-way (its
+    background threads died with it). Servers that are up are re-adopted as running;
+    interrupted starts and stops say so. Returns the names it changed."""
+    changed = []
+    unsettled = Notebook.objects.select_related("profile", "workspace").filter(
+        status__in=[Status.WAITING, Status.TERMINATING])
+    for notebook in unsettled:
+        try:
+            seen = spawner_for(notebook).poll()
+        except SpawnError:
+            continue
+        if seen.status == Status.RUNNING and not notebook.stopped:
+            notebook.mark(Status.RUNNING, "")
+        elif notebook.status == Status.WAITING and not notebook.stopped:
+            notebook.mark(Status.ERROR, "The start was interrupted by a dashboard restart; "
+                                        "start it again.")
+        else:
+            if seen.status == Status.RUNNING:
+                spawner_for(notebook).stop()
+            notebook.mark(Status.STOPPED, "stopped (finished after a dashboard restart)")
+        changed.append(f"{notebook.profile.name}/{notebook.name}")
+    return changed

@@ -131,3 +131,22 @@ def test_it_marks_servers_that_died_as_stopped(login, member, running, monkeypat
     assert b"the server exited" in page.content
     running.refresh_from_db()
     assert running.status == "stopped"
+
+
+def test_it_settles_notebooks_left_half_way_by_a_restart(profile, spawner, monkeypatch):
+    from notebooks.spawners import Observed
+    from notebooks.tasks import recover_after_restart
+    from tests.notebooks.doubles import InstantSpawner
+
+    Notebook.objects.create(profile=profile, name="alive", image="x", status="waiting")
+    Notebook.objects.create(profile=profile, name="dead", image="x", status="waiting")
+    Notebook.objects.create(profile=profile, name="stopping", image="x", status="terminating",
+                            stopped=True)
+    monkeypatch.setattr(InstantSpawner, "poll", lambda self: Observed(
+        "running" if self.notebook.name == "alive" else "stopped"))
+    assert sorted(recover_after_restart()) == ["team-a/alive", "team-a/dead", "team-a/stopping"]
+    states = {n.name: (n.status, n.status_message) for n in Notebook.objects.all()}
+    assert states["alive"] == ("running", "")
+    assert states["dead"][0] == "error" and "restart" in states["dead"][1]
+    assert states["stopping"][0] == "stopped"
+    assert recover_after_restart() == []
