@@ -179,9 +179,6 @@ class NotebookForm(forms.Form):
             raise ValidationError(f"A notebook named '{name}' already exists here.")
         return name
 
-    def clean_server_type(self) -> str:
-        return self.cleaned_data["server_type"]
-
     def clean_image_pull_policy(self) -> str:
         value = self.cleaned_data.get("image_pull_policy") or self.defaults()["image_pull_policy"]
         return self._fixed("image_pull_policy", "image_pull_policy", value)
