@@ -278,6 +278,9 @@ KFDASH_EXTERNAL_LINKS = _external_links()
 
 # The "New notebook" form's defaults and options (Kubeflow's spawner_ui_config.yaml).
 KFDASH_SPAWNER_CONFIG = env.str("KFDASH_SPAWNER_CONFIG", default="")
+# Kubernetes mode: create Kubeflow Notebook objects (the notebook controller is
+# installed), else a StatefulSet and a Service per notebook.
+KFDASH_NOTEBOOK_CRD = env.bool("KFDASH_NOTEBOOK_CRD", default=True)
 # Seconds a new local notebook server may take to answer before it counts as failed.
 KFDASH_NOTEBOOK_START_TIMEOUT = env.float("KFDASH_NOTEBOOK_START_TIMEOUT", default=60.0)
 # Idle culling (off by default, as in Kubeflow): stop servers idle this long (0 = never).

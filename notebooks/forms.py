@@ -21,7 +21,9 @@ from notebooks.models import Notebook, Volume
 PULL_POLICIES = [("IfNotPresent", "IfNotPresent"), ("Always", "Always"), ("Never", "Never")]
 WORKSPACE_MODES = [("new", "New volume"), ("existing", "Existing volume"), ("none", "None")]
 READ_ONLY = "This value is set by your administrator."
-LOCAL_TYPES = {ServerType.JUPYTER}
+# VS Code and RStudio servers need their path prefix removed (Kubeflow's Istio does
+# it with http-rewrite-uri); the proxy does not yet, so only JupyterLab is offered.
+AVAILABLE_TYPES = {ServerType.JUPYTER}
 
 
 def parse_quantity(text: str) -> Decimal:
@@ -135,9 +137,8 @@ class NotebookForm(forms.Form):
         self.fields["configurations"].choices = [
             (c["name"], c.get("description") or c["name"]) for c in self.config[
                 "configurations"].options]
-        if self.local:
-            self.fields["server_type"].choices = [
-                c for c in ServerType.choices if c[0] in LOCAL_TYPES]
+        self.fields["server_type"].choices = [
+            c for c in ServerType.choices if c[0] in AVAILABLE_TYPES]
         prefix = kwargs.get("prefix")
         self.volumes = DataVolumeFormSet(args[0] if args else kwargs.get("data"),
                                          prefix=f"{prefix}-vol" if prefix else "vol")

@@ -55,13 +55,16 @@ class Volume(models.Model):
         if users:
             raise ValidationError(f"The volume {self.name} is used by {', '.join(users)}; "
                                   "delete or change those notebooks first.")
-        if settings.KFDASH_PLATFORM != "local":
-            raise ValidationError("Deleting volumes in kubernetes mode is not available yet.")
         with transaction.atomic():
             self.profile.record(by, "volume", f"{by.email} deleted the volume {self.name}",
                                 self.name)
             self.delete()
-        shutil.rmtree(self.local_path, ignore_errors=True)
+            if settings.KFDASH_PLATFORM == "kubernetes":
+                from notebooks.spawners.kubernetes import delete_pvc
+
+                delete_pvc(self)  # a refusal rolls the row back
+        if settings.KFDASH_PLATFORM == "local":
+            shutil.rmtree(self.local_path, ignore_errors=True)
 
     @property
     def local_path(self) -> Path:

@@ -124,6 +124,8 @@ def volume_delete(request, profile, volume: str):
         target.remove(request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except SpawnError as exc:
+        messages.error(request, str(exc))
     else:
         messages.success(request, f"The volume {volume} is deleted.")
     return redirect("volumes", profile.name)

@@ -12,7 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from dashboard.namespaces import BackendError
+from dashboard.errors import PlatformError
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 415: 3, 429: 8,
               500: 13, 503: 14}
@@ -42,7 +42,7 @@ def _message(detail) -> tuple[str, list]:
 def exception_handler(exc, context):
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(detail=exc.messages)
-    elif isinstance(exc, BackendError):
+    elif isinstance(exc, PlatformError):
         code = status.HTTP_503_SERVICE_UNAVAILABLE if exc.retryable else status.HTTP_409_CONFLICT
         return Response(error_body(str(exc), code), status=code)
     elif isinstance(exc, Http404):

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dashboard.errors import PlatformError
+
 if TYPE_CHECKING:
     from dashboard.choices import Role
     from dashboard.models import Profile
 
 
-class BackendError(Exception):
-    """A backend could not do what was asked. ``retryable`` says if trying again may help."""
-
-    def __init__(self, message: str, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+class BackendError(PlatformError):
+    """A namespace backend could not do what was asked."""
 
 
 class NamespaceBackend:

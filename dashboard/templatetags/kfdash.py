@@ -23,3 +23,12 @@ def ago(moment: datetime | None) -> str:
 def short_image(image: str) -> str:
     """An image reference without its registry and path: 'jupyter-scipy:v1.9.2'."""
     return (image or "").rsplit("/", 1)[-1]
+
+
+@register.filter
+def when(value) -> str:
+    """An ISO 8601 time (as events carry them) shown as 'YYYY-MM-DD HH:MM:SS'."""
+    from django.utils.dateparse import parse_datetime
+
+    moment = parse_datetime(str(value or ""))
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else str(value or "")

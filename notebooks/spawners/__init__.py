@@ -10,6 +10,7 @@ from notebooks.spawners.base import Endpoint, Observed, Progress, Spawner, Spawn
 
 SPAWNERS = {
     "local": "notebooks.spawners.local.LocalProcessSpawner",
+    "kubernetes": "notebooks.spawners.kubernetes.KubernetesSpawner",
 }
 
 __all__ = ["Endpoint", "Observed", "Progress", "SpawnError", "Spawner", "spawner_for"]
@@ -19,5 +20,5 @@ def spawner_for(notebook) -> Spawner:
     """The configured platform's spawner for ``notebook``."""
     path = SPAWNERS.get(settings.KFDASH_PLATFORM)
     if path is None:
-        raise SpawnError(f"No notebook spawner for the {settings.KFDASH_PLATFORM} platform yet.")
+        raise SpawnError(f"No notebook spawner for the {settings.KFDASH_PLATFORM} platform.")
     return import_string(path)(notebook)

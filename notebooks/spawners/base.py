@@ -16,19 +16,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dashboard.errors import PlatformError
+
 if TYPE_CHECKING:
     from notebooks.models import Notebook
 
 Progress = Callable[[str], None]
 
 
-class SpawnError(Exception):
-    """A server could not be started/stopped; the message is shown to the user.
-    ``retryable`` says whether trying again may help."""
-
-    def __init__(self, message: str, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+class SpawnError(PlatformError):
+    """A server could not be started/stopped; the message is shown to the user."""
 
 
 @dataclass(frozen=True)
