@@ -76,6 +76,7 @@ def notebook_detail(request, profile, name: str):
         "mounts": notebook.data_mounts.select_related("volume"),
         "logs": spawner.logs(LOG_LINES) if spawner else "",
         "events": spawner.events() if spawner else [],
+        "manifest": spawner.manifest() if spawner else "",
         "limits": notebook.runtime.get("limits", {}),
     })
 

@@ -87,6 +87,10 @@ class Spawner:
         caller stops iterating. This default yields the tail once and ends."""
         yield self.logs(tail)
 
+    def manifest(self) -> str:
+        """The server's live object as YAML where the platform has one ("" otherwise)."""
+        return ""
+
     def events(self) -> list[dict]:
         """Recent events about the server: ``{"time", "type", "reason", "message"}``."""
         return []

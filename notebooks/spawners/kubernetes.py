@@ -129,6 +129,26 @@ class KubernetesSpawner(Spawner):
                                                  _preload_content=False))
         return manifests.notebook_view_of_statefulset(statefulset, pod)
 
+    def manifest(self) -> str:
+        """The Notebook (or StatefulSet) as the cluster holds it, as YAML."""
+        import yaml
+
+        custom, _, apps = self._apis()
+        name, namespace = self.notebook.name, self.namespace
+        try:
+            if self.kind == NOTEBOOK:
+                obj = custom.get_namespaced_custom_object(
+                    manifests.GROUP, manifests.VERSION, namespace, manifests.PLURAL, name)
+            else:
+                obj = _json(apps.read_namespaced_stateful_set(name, namespace,
+                                                              _preload_content=False))
+        except _api_exceptions() as exc:
+            if _status(exc) == 404:
+                return ""
+            raise _spawn_error(f"read the notebook {name}", exc) from exc
+        obj.get("metadata", {}).pop("managedFields", None)
+        return yaml.safe_dump(obj, sort_keys=False)
+
     def _raw_events(self) -> list[dict]:
         """Events about the pod and about the notebook (its Notebook, StatefulSet, Service)."""
         _, core, _ = self._apis()

@@ -324,3 +324,16 @@ def test_it_deletes_a_volumes_claim_and_reports_refusals(cluster, team, owner, a
     assert client.delete("/api/v1/namespaces/team-a/volumes/old").status_code == 204
     assert fake_kube.get_object("persistentvolumeclaims", "old", "team-a") is None
     assert not Volume.objects.filter(name="old").exists()
+
+
+def test_it_shows_the_live_manifest_on_the_details_page(cluster, notebook, owner, login):
+    import yaml
+
+    assert KubernetesSpawner(notebook).manifest() == ""  # nothing in the cluster yet
+    become_ready(cluster)
+    start(notebook)
+    shown = yaml.safe_load(KubernetesSpawner(notebook).manifest())
+    assert shown["kind"] == "Notebook" and shown["metadata"]["name"] == "nb"
+    assert "managedFields" not in shown["metadata"]
+    page = login(owner).get("/ns/team-a/notebooks/nb/").content.decode()
+    assert "<h2>Manifest</h2>" in page and "kind: Notebook" in page
