@@ -30,23 +30,25 @@ def notebooks_to(proxy, other):
 
 
 async def lifespan(scope, receive, send):
-    """Start-up and shut-down of the server process: in local mode the notebook culler
-    runs beside it; at the end the proxy closes its pooled upstream connections."""
+    """Start-up and shut-down of the server process: beside it run the notebook culler
+    (local mode) or the notebook watcher (kubernetes mode); at the end the proxy
+    closes its pooled upstream connections."""
     from django.conf import settings
 
     from notebooks.culling import Culler
+    from notebooks.watcher import NotebookWatcher
 
-    culler = None
+    worker = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            if settings.KFDASH_PLATFORM == "local":
-                culler = Culler()
-                culler.start()
+            # Local servers are checked by the culler; a cluster is watched.
+            worker = Culler() if settings.KFDASH_PLATFORM == "local" else NotebookWatcher()
+            worker.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if culler:
-                culler.stop()
+            if worker:
+                worker.stop()
             await notebook_proxy.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -174,8 +174,9 @@ def make_notebook(notebook, config, stopped_at: str | None = None) -> dict:
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
+        # managed-by: kfdash's watcher follows only the objects kfdash made
         "metadata": {"name": notebook.name, "namespace": notebook.namespace,
-                     "labels": _labels(notebook), "annotations": annotations},
+                     "labels": {**_labels(notebook), **MANAGED_BY}, "annotations": annotations},
         "spec": {"template": {"spec": pod_spec(notebook, config)}},
     }
 

@@ -10,6 +10,7 @@ import pytest
 
 from dashboard import kube
 from dashboard.models import Profile
+from notebooks import watcher
 from notebooks.choices import Status
 from notebooks.models import Notebook, Volume
 from notebooks.spawners import SpawnError
@@ -337,3 +338,51 @@ def test_it_shows_the_live_manifest_on_the_details_page(cluster, notebook, owner
     assert "managedFields" not in shown["metadata"]
     page = login(owner).get("/ns/team-a/notebooks/nb/").content.decode()
     assert "<h2>Manifest</h2>" in page and "kind: Notebook" in page
+
+
+# --- the watcher keeps rows in step with the cluster (notebooks/watcher.py) -------------
+
+def notebook_object(cluster):
+    return cluster.get_object("notebooks", "nb", "team-a", group=GROUP)
+
+
+def failing(obj):
+    obj["status"] = {"readyReplicas": 0, "containerState": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}
+    return obj
+
+
+def test_it_applies_watch_events_by_kubeflows_rules(cluster, notebook):
+    become_ready(cluster)
+    start(notebook)
+    obj = notebook_object(cluster)
+    assert not watcher.apply_event({"type": "MODIFIED", "object": obj})  # already running
+    assert watcher.apply_event({"type": "MODIFIED", "object": failing(obj)})
+    notebook.refresh_from_db()
+    assert notebook.status == "error" and "ImagePullBackOff" in notebook.status_message
+    assert watcher.apply_event({"type": "DELETED", "object": obj})
+    notebook.refresh_from_db()
+    assert notebook.status == "stopped"
+    ghost = {"metadata": {"namespace": "team-a", "name": "ghost"}}
+    assert not watcher.apply_event({"type": "ADDED", "object": ghost})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_follows_the_cluster_live(cluster, notebook):
+    become_ready(cluster)
+    start(notebook)
+    thread = watcher.NotebookWatcher()
+    thread.start()
+    try:
+        time.sleep(0.3)  # listed and watching
+        cluster.put_object(failing(notebook_object(cluster)), "notebooks")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            notebook.refresh_from_db()
+            if notebook.status == "error":
+                break
+            time.sleep(0.05)
+        assert notebook.status == "error"
+        assert "Back-off pulling image" in notebook.status_message
+    finally:
+        thread.stop()

@@ -83,7 +83,8 @@ def test_it_makes_the_notebook_the_jupyter_web_app_posts(plain):
         "apiVersion": "kubeflow.org/v1beta1",
         "kind": "Notebook",
         "metadata": {
-            "name": "nb", "namespace": "team-a", "labels": {"app": "nb"},
+            "name": "nb", "namespace": "team-a",
+            "labels": {"app": "nb", "app.kubernetes.io/managed-by": "kfdash"},
             "annotations": {"notebooks.kubeflow.org/server-type": "jupyter",
                             "notebooks.kubeflow.org/creator": "owner@example.com"},
         },
@@ -113,7 +114,8 @@ def test_it_adds_limits_gpus_shm_data_volumes_presets_and_configurations(profile
         created_by=owner)
     nb.data_mounts.create(volume=data, mount_path="/home/jovyan/datasets")
     notebook = make_notebook(nb, make_config(mount="/home/user"))
-    assert notebook["metadata"]["labels"] == {"app": "gpu-nb", "access-ml-pipeline": "true"}
+    assert notebook["metadata"]["labels"] == {"app": "gpu-nb", "access-ml-pipeline": "true",
+                                              "app.kubernetes.io/managed-by": "kfdash"}
     spec = notebook["spec"]["template"]["spec"]
     assert spec == {
         "serviceAccountName": "default-editor",
