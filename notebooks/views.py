@@ -28,7 +28,10 @@ def reconcile(notebook: Notebook) -> None:
     if notebook.status != Status.RUNNING:
         return
     try:
-        seen = spawner_for(notebook).poll()
+        spawner = spawner_for(notebook)
+        if spawner.watched:
+            return
+        seen = spawner.poll()
     except SpawnError:
         return
     if seen.status != notebook.status:

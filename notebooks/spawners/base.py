@@ -46,6 +46,8 @@ class Observed:
 
 class Spawner:
     name = "base"
+    # True when a watcher keeps the rows' status current (pages then need not poll).
+    watched = False
 
     def __init__(self, notebook: Notebook) -> None:
         self.notebook = notebook

@@ -70,6 +70,7 @@ def delete_pvc(volume) -> None:
 
 class KubernetesSpawner(Spawner):
     name = "kubernetes"
+    watched = True  # notebooks/watcher.py follows the cluster
     # Seconds start() waits for the server to become ready, and between looks.
     start_timeout = 300.0
     poll_interval = 1.0
