@@ -73,6 +73,11 @@ class DataVolumeForm(forms.Form):
     mount_path = forms.CharField(max_length=255, required=False, label="Mount path",
                                  widget=forms.TextInput(attrs={"placeholder": "/home/jovyan/data"}))
 
+    def __init__(self, *args, volume_names: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["existing"].widget = forms.Select(
+            choices=[("", "(choose)"), *[(name, name) for name in volume_names]])
+
     def clean(self):
         data = super().clean()
         if not (data.get("name") or data.get("existing") or data.get("mount_path")):
@@ -140,8 +145,9 @@ class NotebookForm(forms.Form):
         self.fields["server_type"].choices = [
             c for c in ServerType.choices if c[0] in AVAILABLE_TYPES]
         prefix = kwargs.get("prefix")
-        self.volumes = DataVolumeFormSet(args[0] if args else kwargs.get("data"),
-                                         prefix=f"{prefix}-vol" if prefix else "vol")
+        self.volumes = DataVolumeFormSet(
+            args[0] if args else kwargs.get("data"), prefix=f"{prefix}-vol" if prefix else "vol",
+            form_kwargs={"volume_names": list(profile.volumes.values_list("name", flat=True))})
 
     def defaults(self) -> dict:
         c = self.config
