@@ -49,6 +49,8 @@ def apply_event(event: dict) -> bool:
 
 
 class NotebookWatcher(threading.Thread):
+    retry_seconds = 5.0  # after an error (cluster or database away), list again this soon
+
     def __init__(self) -> None:
         super().__init__(name="notebook-watcher", daemon=True)
         self.stopping = threading.Event()
@@ -59,7 +61,7 @@ class NotebookWatcher(threading.Thread):
                 self._list_and_watch()
             except Exception as exc:  # the cluster may be away for a while; keep trying
                 log.warning("notebook watch interrupted (%s); listing again shortly", exc)
-                self.stopping.wait(5)
+                self.stopping.wait(self.retry_seconds)
             finally:
                 close_old_connections()
 

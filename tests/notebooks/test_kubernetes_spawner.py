@@ -368,20 +368,26 @@ def test_it_applies_watch_events_by_kubeflows_rules(cluster, notebook):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_follows_the_cluster_live(cluster, notebook):
+def test_it_follows_the_cluster_live(cluster, notebook, monkeypatch):
+    # The test database is SQLite in memory, where a read here can make the watcher's
+    # write fail at once ("table is locked"); the watcher then lists again, so let it
+    # do that quickly and read gently.
+    monkeypatch.setattr(watcher.NotebookWatcher, "retry_seconds", 0.05)
     become_ready(cluster)
     start(notebook)
     thread = watcher.NotebookWatcher()
     thread.start()
     try:
-        time.sleep(0.3)  # listed and watching
+        deadline = time.monotonic() + 10
+        while not any(q.get("watch") for _, _, q in cluster.requests):
+            assert time.monotonic() < deadline, "the watcher never started watching"
+            time.sleep(0.02)
         cluster.put_object(failing(notebook_object(cluster)), "notebooks")
-        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
+            time.sleep(0.2)
             notebook.refresh_from_db()
             if notebook.status == "error":
                 break
-            time.sleep(0.05)
         assert notebook.status == "error"
         assert "Back-off pulling image" in notebook.status_message
     finally:
