@@ -10,6 +10,7 @@ that its existence is not revealed; one who may view but not act gets 403.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 
 from dashboard.choices import Role
@@ -37,9 +38,19 @@ def can(user, verb: Role | str, profile: Profile | str) -> bool:
 
 
 def get_namespace(user, name: str, verb: Role | str = Role.VIEW) -> Profile:
-    """The namespace ``name`` if ``user`` may do ``verb`` there; else 404 or 403."""
-    role = role_in(user, name)
-    profile = Profile.objects.select_related("owner").filter(name=name).first()
+    """The namespace ``name`` if ``user`` may do ``verb`` there; else 404 or 403.
+    One query: every namespaced page and API call starts here."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise Http404("No such namespace.")
+    profiles = Profile.objects.select_related("owner").filter(name=name)
+    if not user.is_cluster_admin:
+        profiles = profiles.annotate(caller_role=Subquery(Contributor.objects.filter(
+            profile=OuterRef("pk"), email=user.email).values("role")[:1]))
+    profile = profiles.first()
+    role = None
+    if profile is not None:
+        role = Role.ADMIN if user.is_cluster_admin else (
+            Role(profile.caller_role) if profile.caller_role else None)
     if profile is None or role is None:
         raise Http404("No such namespace.")
     if not role.allows(verb):

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, free_port, stop_process
 
 
 @dataclass
@@ -98,13 +98,7 @@ class OIDCProvider:
         return response.json()["id_token"]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_provider(log_dir: Path, *, token_max_age: int | None = None,

@@ -52,3 +52,8 @@ def test_it_lists_the_namespaces_a_user_may_view(profile, member, stranger, clus
     assert list(access.namespaces_for(stranger)) == []
     assert [p.name for p in access.namespaces_for(cluster_admin)] == ["team-a", "team-b"]
     assert list(access.namespaces_for(AnonymousUser())) == []
+
+
+def test_it_decides_with_one_query(profile, member, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert access.get_namespace(member, "team-a", "edit").role == "edit"
