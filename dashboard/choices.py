@@ -13,16 +13,9 @@ class Role(models.TextChoices):
     EDIT = "edit", "Edit"
     ADMIN = "admin", "Admin"
 
-    @property
-    def rank(self) -> int:
-        return _RANK[self.value]
-
     def allows(self, verb: "Role | str") -> bool:
         """Whether this role may perform ``verb`` (a role name used as a verb)."""
         return _RANK[self.value] >= _RANK[Role(verb).value]
 
 
 _RANK = {"view": 1, "edit": 2, "admin": 3}
-
-# Verbs are the role names: "may this user edit in that namespace?"
-Verb = Role

@@ -41,8 +41,11 @@ class Volume(models.Model):
         return f"{self.profile_id}/{self.name}"
 
     @property
-    def in_use(self) -> bool:
-        return self.workspace_of.exists() or self.data_mounts.exists()
+    def users(self) -> list[str]:
+        """The notebooks that use the volume (as workspace or data), by name. Reads
+        ``workspace_of`` and ``data_mounts__notebook``: prefetch them for lists."""
+        return sorted({n.name for n in self.workspace_of.all()}
+                      | {m.notebook.name for m in self.data_mounts.all()})
 
     def remove(self, by: User) -> None:
         """Delete the volume and its files. Refused while a notebook uses it."""
@@ -50,8 +53,7 @@ class Volume(models.Model):
 
         from django.core.exceptions import ValidationError
 
-        users = sorted({n.name for n in self.workspace_of.all()}
-                       | {m.notebook.name for m in self.data_mounts.select_related("notebook")})
+        users = self.users
         if users:
             raise ValidationError(f"The volume {self.name} is used by {', '.join(users)}; "
                                   "delete or change those notebooks first.")

@@ -61,12 +61,8 @@ class NotebookRequest(serializers.Serializer):
 
 
 class VolumeSerializer(serializers.ModelSerializer):
-    used_by = serializers.SerializerMethodField()
+    used_by = serializers.ListField(source="users", child=serializers.CharField())
 
     class Meta:
         model = Volume
         fields = ["name", "size", "used_by", "created_at"]
-
-    def get_used_by(self, volume) -> list[str]:
-        return sorted({n.name for n in volume.workspace_of.all()}
-                      | {m.notebook.name for m in volume.data_mounts.all()})
