@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import sys
@@ -128,7 +129,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--downloads", type=int, default=20)
     parser.add_argument("--round-trips", type=int, default=200)
+    parser.add_argument("--only", choices=["status", "download", "kernel"], default=None,
+                        help="measure one thing only (e.g. while tuning)")
     args = parser.parse_args()
+    measures = {args.only} if args.only else {"status", "download", "kernel"}
 
     work = Path(tempfile.mkdtemp(prefix="kfdash-bench-proxy-"))
     jupyter = start_jupyter(work / "jupyter", NAMESPACE, NAME)
@@ -153,71 +157,81 @@ def main() -> None:
         results: dict[str, tuple[float, float]] = {}
 
         # Small requests: the per-request cost (access check from cache, pooled upstream).
-        for _ in range(20):
+        for _ in range(20 if "status" in measures else 1):
             small(direct, direct_url + "api/status")
             small(proxied, proxied_url + "api/status")
-        d, p = [], []
-        for _ in range(args.round_trips):
-            d.append(small(direct, direct_url + "api/status"))
-            p.append(small(proxied, proxied_url + "api/status"))
-        results["GET /api/status"] = (p50(d), p50(p))
+        if "status" in measures:
+            d, p = [], []
+            for _ in range(args.round_trips):
+                d.append(small(direct, direct_url + "api/status"))
+                p.append(small(proxied, proxied_url + "api/status"))
+            results["GET /api/status"] = (p50(d), p50(p))
 
-        # 10 MB downloads.
-        for _ in range(3):
-            download(direct, direct_url + "files/bench.bin")
-            download(proxied, proxied_url + "files/bench.bin")
-        d, p = [], []
-        for _ in range(args.downloads):
-            d.append(download(direct, direct_url + "files/bench.bin"))
-            p.append(download(proxied, proxied_url + "files/bench.bin"))
-        results["10 MB download"] = (p50(d), p50(p))
+        if "download" in measures:
+            for _ in range(3):
+                download(direct, direct_url + "files/bench.bin")
+                download(proxied, proxied_url + "files/bench.bin")
+            d, p = [], []
+            for _ in range(args.downloads):
+                d.append(download(direct, direct_url + "files/bench.bin"))
+                p.append(download(proxied, proxied_url + "files/bench.bin"))
+            results["10 MB download"] = (p50(d), p50(p))
 
-        # Kernel round trips over the websocket.
-        kernel = direct.post(direct_url + "api/kernels", json={"name": "python3"}).json()["id"]
-        channels = f"{base}api/kernels/{kernel}/channels"
-        direct_ws = ws_client.connect(
-            jupyter.url.replace("http", "ws", 1) + channels + "?session_id=d",
-            additional_headers={"Authorization": f"token {jupyter.token}"},
-            compression=None, max_size=None)
-        proxied_ws = ws_client.connect(
-            server.url.replace("http", "ws", 1) + channels + "?session_id=p",
-            additional_headers={"Cookie": f"sessionid={session_key}"}, origin=server.url,
-            compression=None, max_size=None)
-        with direct_ws, proxied_ws:
-            for _ in range(20):
-                round_trip(direct_ws, "d")
-                round_trip(proxied_ws, "p")
-            d, p = [], []
-            for _ in range(args.round_trips):
-                d.append(round_trip(direct_ws, "d"))
-                p.append(round_trip(proxied_ws, "p"))
-            results["kernel round trip"] = (p50(d), p50(p))
-            d, p = [], []
-            for _ in range(args.round_trips):
-                d.append(round_trip(direct_ws, "d", "kernel_info_request", {}))
-                p.append(round_trip(proxied_ws, "p", "kernel_info_request", {}))
-            results["kernel_info round trip"] = (p50(d), p50(p))
-            # Without Jupyter's Nagle stall (see notebooks/proxy.py, _quick_acker): the
-            # direct client acknowledges at once too, which leaves the proxy's own cost.
-            d, p = [], []
-            for _ in range(args.round_trips):
-                d.append(round_trip(direct_ws, "d", quick_ack=True))
-                p.append(round_trip(proxied_ws, "p", quick_ack=True))
-            results["kernel round trip, both quick-ACK"] = (p50(d), p50(p))
-        direct.delete(direct_url + f"api/kernels/{kernel}")
+        if "kernel" in measures:
+            kernel_round_trips(args, results, direct, direct_url, base, jupyter, server,
+                               session_key)
     finally:
         if server:
             server.stop()
         jupyter.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     print(environment())
     print(f"{'measure (p50)':<36}{'direct':>10}{'proxied':>10}{'added':>10}{'overhead':>10}")
     for label, (d, p) in results.items():
         print(f"{label:<36}{d * 1000:>8.2f}ms{p * 1000:>8.2f}ms{(p - d) * 1000:>8.2f}ms"
               f"{overhead(d, p):>10}")
-    mb = SIZE / 1024 / 1024
-    d, p = results["10 MB download"]
-    print(f"download throughput: direct {mb / d:.0f} MiB/s, proxied {mb / p:.0f} MiB/s")
+    if "10 MB download" in results:
+        mb = SIZE / 1024 / 1024
+        d, p = results["10 MB download"]
+        print(f"download throughput: direct {mb / d:.0f} MiB/s, proxied {mb / p:.0f} MiB/s")
+
+
+def kernel_round_trips(args, results, direct, direct_url, base, jupyter, server,
+                       session_key) -> None:
+    """Kernel round trips over the kernel websocket, direct and proxied."""
+    kernel = direct.post(direct_url + "api/kernels", json={"name": "python3"}).json()["id"]
+    channels = f"{base}api/kernels/{kernel}/channels"
+    direct_ws = ws_client.connect(
+        jupyter.url.replace("http", "ws", 1) + channels + "?session_id=d",
+        additional_headers={"Authorization": f"token {jupyter.token}"},
+        compression=None, max_size=None)
+    proxied_ws = ws_client.connect(
+        server.url.replace("http", "ws", 1) + channels + "?session_id=p",
+        additional_headers={"Cookie": f"sessionid={session_key}"}, origin=server.url,
+        compression=None, max_size=None)
+    with direct_ws, proxied_ws:
+        for _ in range(20):
+            round_trip(direct_ws, "d")
+            round_trip(proxied_ws, "p")
+        d, p = [], []
+        for _ in range(args.round_trips):
+            d.append(round_trip(direct_ws, "d"))
+            p.append(round_trip(proxied_ws, "p"))
+        results["kernel round trip"] = (p50(d), p50(p))
+        d, p = [], []
+        for _ in range(args.round_trips):
+            d.append(round_trip(direct_ws, "d", "kernel_info_request", {}))
+            p.append(round_trip(proxied_ws, "p", "kernel_info_request", {}))
+        results["kernel_info round trip"] = (p50(d), p50(p))
+        # Without Jupyter's Nagle stall (see notebooks/proxy.py, _quick_acker): the
+        # direct client acknowledges at once too, which leaves the proxy's own cost.
+        d, p = [], []
+        for _ in range(args.round_trips):
+            d.append(round_trip(direct_ws, "d", quick_ack=True))
+            p.append(round_trip(proxied_ws, "p", quick_ack=True))
+        results["kernel round trip, both quick-ACK"] = (p50(d), p50(p))
+    direct.delete(direct_url + f"api/kernels/{kernel}")
 
 
 def environment() -> str:

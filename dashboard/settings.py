@@ -287,6 +287,11 @@ KFDASH_NOTEBOOK_START_TIMEOUT = env.float("KFDASH_NOTEBOOK_START_TIMEOUT", defau
 KFDASH_CULL_IDLE_SECONDS = env.int("KFDASH_CULL_IDLE_SECONDS", default=0)
 # How often running servers are asked for their last activity.
 KFDASH_CULL_CHECK_SECONDS = env.int("KFDASH_CULL_CHECK_SECONDS", default=60)
+# Local mode: the VS Code (code-server) and RStudio (rserver) programs; empty = look on
+# PATH and where their packages install them. Without one, that server type is offered
+# disabled, with the reason.
+KFDASH_CODE_SERVER = env.str("KFDASH_CODE_SERVER", default="")
+KFDASH_RSERVER = env.str("KFDASH_RSERVER", default="")
 # How notebook servers reach this dashboard's API (kfp.Client in a notebook).
 KFDASH_INTERNAL_URL = env.str(
     "KFDASH_INTERNAL_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}"

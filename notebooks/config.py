@@ -26,6 +26,9 @@ FIELDS = {
     "configurations": "configurations", "shm": "shm", "affinity": "affinityConfig",
     "tolerations": "tolerationGroup",
 }
+# Fields a config may leave out: Kubeflow configs older than 1.3 have no image groups,
+# and an admin removes a group to stop offering VS Code or RStudio.
+OPTIONAL = frozenset({"image_group_one", "image_group_two"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class SpawnerConfig:
         self.fields: dict[str, Field] = {}
         for name, key in FIELDS.items():
             entry = defaults.get(key, {})
+            if name in OPTIONAL and key not in defaults:
+                entry = {"value": "", "options": []}
             if not isinstance(entry, dict) or "value" not in entry:
                 raise ImproperlyConfigured(f"{source}: '{key}' needs a 'value'.")
             options = entry.get("options") or []
@@ -79,6 +84,15 @@ class SpawnerConfig:
     def images_for(self, server_type: str) -> Field:
         return self[{"jupyter": "image", "group-one": "image_group_one",
                      "group-two": "image_group_two"}[server_type]]
+
+    def image_presets(self, server_type: str) -> list[str]:
+        """The images offered for a server type, the default first; only the default
+        when the admin made it read-only; none when the config has no such group."""
+        field = self.images_for(server_type)
+        presets = [str(field.value)] if field.value else []
+        if not field.read_only:
+            presets += [str(o) for o in field.options if o and str(o) not in presets]
+        return presets
 
 
 def load(path: str | Path) -> SpawnerConfig:

@@ -1,7 +1,8 @@
 """Idle culling: stop notebook servers nobody has used for a while (off by default,
 as in Kubeflow), and keep each notebook's last activity up to date.
 
-Activity is judged from the Jupyter server's own API, as Kubeflow's culler does:
+Activity is judged from the Jupyter server's own API, as Kubeflow's culler does
+(so only JupyterLab servers are culled):
 a server with a busy kernel is active; otherwise its last activity is the latest
 ``last_activity`` the server reports for itself and its kernels. The workspace is
 kept; the activity feed says why the server stopped.
@@ -19,7 +20,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from notebooks.choices import Status
+from notebooks.choices import ServerType, Status
 from notebooks.models import Notebook
 from notebooks.spawners import SpawnError, spawner_for
 
@@ -32,6 +33,9 @@ class Unreachable(Exception):
 
 def last_activity(notebook: Notebook, timeout: float = 5.0) -> datetime | None:
     """When the server was last used; None while a kernel is busy (in use right now)."""
+    if notebook.server_type != ServerType.JUPYTER:
+        # VS Code and RStudio have no such API; Kubeflow's culler leaves them alone too.
+        raise Unreachable(f"{notebook.get_server_type_display()} servers are not culled")
     endpoint = spawner_for(notebook).endpoint()
     if endpoint is None:
         raise Unreachable("not running")

@@ -21,9 +21,7 @@ from notebooks.models import Notebook, Volume
 PULL_POLICIES = [("IfNotPresent", "IfNotPresent"), ("Always", "Always"), ("Never", "Never")]
 WORKSPACE_MODES = [("new", "New volume"), ("existing", "Existing volume"), ("none", "None")]
 READ_ONLY = "This value is set by your administrator."
-# VS Code and RStudio servers need their path prefix removed (Kubeflow's Istio does
-# it with http-rewrite-uri); the proxy does not yet, so only JupyterLab is offered.
-AVAILABLE_TYPES = {ServerType.JUPYTER}
+NO_IMAGES = "your administrator offers no {label} images (spawner config)"
 
 
 def parse_quantity(text: str) -> Decimal:
@@ -109,6 +107,34 @@ class DataVolumeForm(forms.Form):
 DataVolumeFormSet = forms.formset_factory(DataVolumeForm, extra=2, max_num=10, validate_max=True)
 
 
+class TypeSelect(forms.Select):
+    """A select whose unavailable options are shown, disabled, with the reason."""
+
+    def __init__(self, *args, unavailable: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unavailable = unavailable or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        reason = self.unavailable.get(str(value))
+        if reason:
+            option["label"] = f"{label} (not available: {reason})"
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def server_type_reasons(config: SpawnerConfig) -> dict[str, str]:
+    """Each server type: "" when it is offered here, else why not. The platform's
+    spawner says what it can run; the admin's config, which images it offers."""
+    from notebooks.spawners import spawner_class
+
+    reasons = spawner_class().server_types()
+    for server_type in ServerType:
+        if not reasons.get(server_type.value) and not config.image_presets(server_type.value):
+            reasons[server_type.value] = NO_IMAGES.format(label=server_type.label)
+    return {t.value: reasons.get(t.value, "") for t in ServerType}
+
+
 class NotebookForm(forms.Form):
     name = forms.CharField(max_length=52)
     server_type = forms.ChoiceField(choices=ServerType.choices, initial=ServerType.JUPYTER)
@@ -142,8 +168,10 @@ class NotebookForm(forms.Form):
         self.fields["configurations"].choices = [
             (c["name"], c.get("description") or c["name"]) for c in self.config[
                 "configurations"].options]
-        self.fields["server_type"].choices = [
-            c for c in ServerType.choices if c[0] in AVAILABLE_TYPES]
+        self.type_reasons = server_type_reasons(self.config)
+        self.fields["server_type"].widget = TypeSelect(
+            choices=ServerType.choices,
+            unavailable={k: v for k, v in self.type_reasons.items() if v})
         prefix = kwargs.get("prefix")
         self.volumes = DataVolumeFormSet(
             args[0] if args else kwargs.get("data"), prefix=f"{prefix}-vol" if prefix else "vol",
@@ -176,6 +204,24 @@ class NotebookForm(forms.Form):
         if field.read_only and value not in (None, "", []) and value != default:
             raise ValidationError(READ_ONLY)
         return default if field.read_only else value
+
+    def image_groups(self) -> list[dict]:
+        """The image presets of each offered server type (the page's image select)."""
+        return [{"type": t.value, "label": t.label,
+                 "images": self.config.image_presets(t.value)}
+                for t in ServerType if not self.type_reasons[t.value]]
+
+    def unavailable_types(self) -> list[dict]:
+        """The server types not offered here, and why (shown next to the choice)."""
+        return [{"type": t.value, "label": t.label, "reason": self.type_reasons[t.value]}
+                for t in ServerType if self.type_reasons[t.value]]
+
+    def clean_server_type(self) -> str:
+        value = self.cleaned_data["server_type"]
+        if self.type_reasons.get(value):
+            raise ValidationError(f"{ServerType(value).label} is not available: "
+                                  f"{self.type_reasons[value]}")
+        return value
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -258,8 +304,9 @@ class NotebookForm(forms.Form):
             data["image"] = custom
             return
         image = data.get("image") or field.value
-        if image not in [field.value, *field.options]:
-            self.add_error("image", "Choose one of the offered images.")
+        if not image or image not in [field.value, *field.options]:
+            label = ServerType(server_type).label
+            self.add_error("image", f"Choose one of the offered {label} images.")
         elif field.read_only and image != field.value:
             self.add_error("image", READ_ONLY)
         data["image"] = image

@@ -5,8 +5,12 @@ websocket) that lets through only people who may ``edit`` in the namespace,
 identified as the rest of kfdash identifies them (the session cookie, or the
 trusted header in header mode), and forwards to ``spawner_for(notebook).endpoint()``:
 
-* The server runs with ``base_url=/notebook/<namespace>/<name>/``, so paths are
-  forwarded unchanged. The proxy adds ``Authorization: token <endpoint token>``;
+* JupyterLab runs with ``base_url=/notebook/<namespace>/<name>/``, so its paths are
+  forwarded unchanged. Servers that serve at "/" (VS Code, RStudio) have their
+  endpoint say so: the proxy removes the prefix from request paths, puts it back in
+  front of their redirects and sets the headers they need (RStudio's root path), as
+  Kubeflow's Istio does from the Notebook's annotations. An endpoint may also be a
+  unix socket. The proxy adds ``Authorization: token <endpoint token>``;
   the token never goes to the browser (it is removed from responses, JupyterLab's
   page config included), and kfdash's own cookies and credentials never go to the
   server (the notebook is somebody's code; it must not see the session cookie).
@@ -35,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -152,7 +157,9 @@ class NotebookProxy:
         self.users = _TTLCache(cache_seconds)  # identity -> user
         self.editors = _TTLCache(cache_seconds)  # (user pk, namespace) -> may edit
         self.endpoints = _TTLCache(cache_seconds)  # (namespace, name) -> running Endpoint
-        self._clients: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        # (event loop, unix socket or "") -> pooled client
+        self._clients: dict[tuple[asyncio.AbstractEventLoop, str], aiohttp.ClientSession] = {}
+        self._closing: set[asyncio.Future] = set()  # (kept until done, as asyncio asks)
 
     def clear_caches(self) -> None:
         for cache in (self.users, self.editors, self.endpoints):
@@ -200,17 +207,20 @@ class NotebookProxy:
     def forget_endpoint(self, target: _Target) -> None:
         self.endpoints.drop((target.namespace, target.name))
 
-    def client(self) -> aiohttp.ClientSession:
-        """The pooled HTTP client of the running event loop (one per loop: an aiohttp
-        session cannot be shared across loops, and tests run several)."""
+    def client(self, endpoint: Endpoint | None = None) -> aiohttp.ClientSession:
+        """The pooled HTTP client of the running event loop for ``endpoint`` (one per
+        loop: an aiohttp session cannot be shared across loops, and tests run several;
+        and one per unix socket, since a connector reaches one socket)."""
         loop = asyncio.get_running_loop()
-        session = self._clients.get(loop)
+        path = endpoint.socket if endpoint is not None else ""
+        session = self._clients.get((loop, path))
         if session is None or session.closed:
-            for old in [old for old in self._clients if old.is_closed()]:
-                del self._clients[old]
-            session = self._clients[loop] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60,
-                                               ttl_dns_cache=60),
+            self._forget_clients(loop)
+            connector = aiohttp.UnixConnector(path=path, limit=0, keepalive_timeout=60) \
+                if path else aiohttp.TCPConnector(limit=0, keepalive_timeout=60,
+                                                  ttl_dns_cache=60)
+            session = self._clients[(loop, path)] = aiohttp.ClientSession(
+                connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),  # never carry cookies between users
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
@@ -218,6 +228,18 @@ class NotebookProxy:
                 # (read_bufsize: aiohttp's 64 KiB measured as fast as larger buffers)
             )
         return session
+
+    def _forget_clients(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drop the clients of closed loops, and close those of sockets that are gone
+        (their servers stopped)."""
+        for key in list(self._clients):
+            old_loop, path = key
+            if old_loop.is_closed():
+                del self._clients[key]
+            elif old_loop is loop and path and not os.path.exists(path):
+                closing = asyncio.ensure_future(self._clients.pop(key).close())
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         for session in self._clients.values():
@@ -270,7 +292,7 @@ class NotebookProxy:
                         if decision == Refusal.ANONYMOUS else 4404})
             return
         try:
-            upstream = await self.client().ws_connect(
+            upstream = await self.client(decision).ws_connect(
                 _upstream_url(decision, scope, websocket=True),
                 protocols=scope.get("subprotocols") or (),
                 headers=_upstream_headers(scope, decision, websocket=True),
@@ -349,7 +371,7 @@ class _Exchange:
         if not has_body:
             self.body_read.set()
         try:
-            response = await self.proxy.client().request(
+            response = await self.proxy.client(self.endpoint).request(
                 scope["method"], _upstream_url(self.endpoint, scope), headers=headers,
                 data=self.request_body() if has_body else None, allow_redirects=False,
             )
@@ -367,7 +389,7 @@ class _Exchange:
         async with response:
             token = self.endpoint.token.encode() if self.endpoint.token else b""
             headers_out, textual = _response_headers(response.raw_headers, self.endpoint,
-                                                      token)
+                                                      token, _header(scope, b"host"))
             scrubber = _Scrubber(token) if token and textual else None
             await self.send({"type": "http.response.start", "status": response.status,
                              "headers": headers_out})
@@ -375,14 +397,23 @@ class _Exchange:
                 self.finished = True
                 await self.send({"type": "http.response.body", "body": b""})
                 return
-            # (Not iter_chunks: on a body-less response it never ends, aiohttp 3.14.)
-            async for chunk in response.content.iter_any():
+            # Chunk by chunk as aiohttp received them: readchunk hands over each buffered
+            # chunk as it is, where readany/iter_any join all buffered chunks into a new
+            # bytes first (a copy of most of the body, +15-20 points of overhead on a
+            # 10 MB download; bench/RESULTS.md). Not iter_chunks: it never ends on a
+            # body-less response (aiohttp 3.14), hence the explicit end check.
+            content, send = response.content, self.send
+            while True:
+                chunk, _ = await content.readchunk()
+                if not chunk:
+                    if content.at_eof():
+                        break
+                    continue  # the end of an HTTP chunk; more to come
                 if scrubber is not None:
                     chunk = scrubber.feed(chunk)
                     if not chunk:
                         continue
-                await self.send({"type": "http.response.body", "body": chunk,
-                                 "more_body": True})
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
             last = scrubber.flush() if scrubber is not None else b""
             self.finished = True
             await self.send({"type": "http.response.body", "body": last, "more_body": False})
@@ -561,6 +592,11 @@ def _upstream_url(endpoint: Endpoint, scope, websocket: bool = False) -> URL:
         path = raw.decode("ascii") if raw else quote(scope["path"])
     except UnicodeDecodeError:
         path = quote(scope["path"])
+    prefix = endpoint.strip_prefix
+    if prefix:
+        if not path.startswith(prefix):  # a prefix written %-encoded
+            path = quote(scope["path"])
+        path = path[len(prefix):] or "/"
     query = scope.get("query_string", b"").decode("latin-1")
     base = endpoint.url.rstrip("/")
     if websocket:
@@ -571,6 +607,8 @@ def _upstream_url(endpoint: Endpoint, scope, websocket: bool = False) -> URL:
 def _upstream_headers(scope, endpoint: Endpoint, websocket: bool = False) -> list:
     """The request's headers as the notebook server gets them."""
     dropped = WEBSOCKET_HEADERS_DROPPED if websocket else REQUEST_HEADERS_DROPPED
+    if endpoint.request_headers:  # the endpoint's, never the browser's
+        dropped = dropped | {name.lower().encode() for name, _ in endpoint.request_headers}
     connection_listed = {token.strip().lower().encode()
                          for token in (_header(scope, b"connection") or "").split(",")}
     headers = []
@@ -585,6 +623,7 @@ def _upstream_headers(scope, endpoint: Endpoint, websocket: bool = False) -> lis
         headers.append(("Cookie", "; ".join(cookies)))
     if endpoint.token:
         headers.append(("Authorization", f"token {endpoint.token}"))
+    headers.extend(endpoint.request_headers)
     client = scope.get("client")
     forwarded_for = _header(scope, b"x-forwarded-for")
     if client and not (forwarded_for or "").rstrip().endswith(client[0]):
@@ -602,15 +641,15 @@ def _upstream_headers(scope, endpoint: Endpoint, websocket: bool = False) -> lis
     return headers
 
 
-def _response_headers(raw_headers, endpoint: Endpoint, token: bytes):
+def _response_headers(raw_headers, endpoint: Endpoint, token: bytes, host: str | None = None):
     """The response's headers as the browser gets them, and whether the body is text
-    (which is scrubbed of the token, so its length may change)."""
+    (which is scrubbed of the token, so its length may change). ``host`` is the
+    request's Host (what the browser sees)."""
     content_type = next((v for k, v in raw_headers if k.lower() == b"content-type"), b"")
     textual = _is_text(content_type)
     connection_listed = {t.strip().lower() for k, v in raw_headers
                          if k.lower() == b"connection" for t in v.split(b",")}
     own = {name.encode() for name in kfdash_cookie_names()}
-    upstream_origin = endpoint.url.rstrip("/").encode()
     headers = []
     for key, value in raw_headers:
         key = key.lower()
@@ -620,12 +659,34 @@ def _response_headers(raw_headers, endpoint: Endpoint, token: bytes):
             continue
         if key == b"set-cookie" and value.partition(b"=")[0].strip() in own:
             continue
-        if key == b"location" and value.startswith(upstream_origin):
-            value = value[len(upstream_origin):] or b"/"
+        if key == b"location":
+            value = _relocated(value.decode("latin-1"), endpoint, host).encode("latin-1")
         if token and token in value:
             value = value.replace(token, b"")
         headers.append((key, value))
     return headers, textual
+
+
+def _relocated(location: str, endpoint: Endpoint, host: str | None) -> str:
+    """A redirect's target as the browser must follow it: the server's own origin
+    made relative, and, for servers that serve at "/", their paths put back under the
+    notebook's prefix (a server may also build absolute URLs from the Host the proxy
+    forwards as X-Forwarded-Host)."""
+    parts = urlsplit(location)
+    upstream = urlsplit(endpoint.url)
+    if parts.scheme and parts.netloc:
+        own = (parts.scheme, parts.netloc.lower()) == (upstream.scheme, upstream.netloc.lower())
+        seen_by_browser = endpoint.strip_prefix and host and parts.netloc.lower() == host.lower()
+        if not (own or seen_by_browser):
+            return location  # elsewhere: left alone
+        location = parts._replace(scheme="", netloc="").geturl() or "/"
+    prefix = endpoint.strip_prefix
+    if prefix and location.startswith("/") and not location.startswith("//") \
+            and not (location == prefix or location.startswith((prefix + "/", prefix + "?"))):
+        # (A target already under the prefix is the server knowing its root, as
+        # RStudio does from X-RStudio-Root-Path.)
+        location = prefix + location
+    return location
 
 
 def _is_text(content_type: bytes) -> bool:

@@ -13,12 +13,18 @@ SPAWNERS = {
     "kubernetes": "notebooks.spawners.kubernetes.KubernetesSpawner",
 }
 
-__all__ = ["Endpoint", "Observed", "Progress", "SpawnError", "Spawner", "spawner_for"]
+__all__ = ["Endpoint", "Observed", "Progress", "SpawnError", "Spawner", "spawner_class",
+           "spawner_for"]
+
+
+def spawner_class() -> type[Spawner]:
+    """The configured platform's spawner class."""
+    path = SPAWNERS.get(settings.KFDASH_PLATFORM)
+    if path is None:
+        raise SpawnError(f"No notebook spawner for the {settings.KFDASH_PLATFORM} platform.")
+    return import_string(path)
 
 
 def spawner_for(notebook) -> Spawner:
     """The configured platform's spawner for ``notebook``."""
-    path = SPAWNERS.get(settings.KFDASH_PLATFORM)
-    if path is None:
-        raise SpawnError(f"No notebook spawner for the {settings.KFDASH_PLATFORM} platform.")
-    return import_string(path)(notebook)
+    return spawner_class()(notebook)

@@ -30,10 +30,35 @@ class SpawnError(PlatformError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the proxy forwards a notebook's traffic, and the secret it injects."""
+    """Where the proxy forwards a notebook's traffic, and what it changes on the way.
+
+    The proxy stays generic: whatever a server type needs (a prefix removed, a header
+    set) is said here, made by ``for_notebook`` from the notebook's ``ServerType``.
+    """
 
     url: str  # e.g. "http://127.0.0.1:41234" (no path; the server's base_url is its path)
-    token: str  # sent as "Authorization: token <token>"; never reaches the browser
+    token: str = ""  # sent as "Authorization: token <token>"; never reaches the browser
+    # A unix socket to connect to instead of the url's host and port (``url`` then
+    # only names the Host header).
+    socket: str = ""
+    # Removed from the front of request paths ("/notebook/<ns>/<name>", Kubeflow's
+    # http-rewrite-uri "/"), and put back in front of redirects; "" leaves paths alone.
+    strip_prefix: str = ""
+    # Set on every request, replacing what the browser sent (http-headers-request-set).
+    request_headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def for_notebook(cls, notebook: Notebook, url: str, token: str = "",
+                     socket: str = "") -> Endpoint:
+        """The endpoint of ``notebook``'s server at ``url``, with its type's routing."""
+        from notebooks.choices import ServerType
+
+        server_type = ServerType(notebook.server_type)
+        base_url = notebook.base_url
+        strip = base_url.rstrip("/") if server_type.rewrite_uri is not None else ""
+        headers = tuple(server_type.request_headers(base_url).items())
+        return cls(url=url, token=token, socket=socket, strip_prefix=strip,
+                   request_headers=headers)
 
 
 @dataclass(frozen=True)
@@ -51,6 +76,17 @@ class Spawner:
 
     def __init__(self, notebook: Notebook) -> None:
         self.notebook = notebook
+
+    @classmethod
+    def server_types(cls) -> dict[str, str]:
+        """Each ``ServerType`` value: "" when this platform can run servers of that type,
+        else why not (the form shows the reason and refuses the type; the admin's
+        config has a say too). This default runs JupyterLab only."""
+        from notebooks.choices import ServerType
+
+        return {t.value: "" if t == ServerType.JUPYTER else
+                f"the {cls.name} spawner does not run {t.label} servers"
+                for t in ServerType}
 
     def start(self, progress: Progress) -> None:
         """Start the server and return once it answers HTTP at its base URL.

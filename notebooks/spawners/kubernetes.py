@@ -9,6 +9,8 @@ Stopping sets the ``kubeflow-resource-stopped`` annotation (the controller scale
 StatefulSet to 0; in StatefulSet mode kfdash scales it itself); starting removes it.
 The server is reached at its Service, without a token: Kubeflow notebooks run
 unauthenticated behind the mesh, and kfdash's proxy checks access before forwarding.
+VS Code and RStudio servers serve at "/": the proxy removes the notebook's prefix and
+sets RStudio's root-path header, as Istio does in Kubeflow from the annotations.
 
 All objects are made through the official client, created lazily (dashboard.kube).
 """
@@ -22,7 +24,7 @@ import time
 from django.conf import settings
 
 from dashboard import kube
-from notebooks.choices import Status
+from notebooks.choices import ServerType, Status
 from notebooks.spawners import manifests
 from notebooks.spawners.base import Endpoint, Observed, Progress, Spawner, SpawnError
 
@@ -76,6 +78,12 @@ class KubernetesSpawner(Spawner):
     poll_interval = 1.0
     # Events shown on the notebook's page.
     max_events = 50
+
+    @classmethod
+    def server_types(cls) -> dict[str, str]:
+        """Every type: the images decide, and the admin's config lists them. The proxy
+        does for VS Code and RStudio what Kubeflow's Istio does (the Endpoint says what)."""
+        return {t.value: "" for t in ServerType}
 
     # --- clients and names ------------------------------------------------------------
 
@@ -301,7 +309,8 @@ class KubernetesSpawner(Spawner):
         if obj is None or manifests.status_of(obj, []).status != Status.RUNNING:
             return None
         name, namespace = self.notebook.name, self.namespace
-        return Endpoint(url=f"http://{name}.{namespace}.svc.cluster.local:80", token="")
+        return Endpoint.for_notebook(self.notebook,
+                                     f"http://{name}.{namespace}.svc.cluster.local:80")
 
     def logs(self, tail: int = 1000) -> str:
         from kubernetes.client.exceptions import ApiException
@@ -398,16 +407,32 @@ class KubernetesSpawner(Spawner):
     def _set_stopped(self, stopped_at: str | None) -> None:
         """Set (a time) or remove (None) the stop annotation; in StatefulSet mode also
         scale to 0 or 1, as the notebook controller does."""
+        from kubernetes.client.exceptions import ApiTypeError
+
         custom, _, apps = self._apis()
         name, namespace = self.notebook.name, self.namespace
-        patch: dict = {"metadata": {"annotations": {manifests.STOP_ANNOTATION: stopped_at}}}
         if self.kind == NOTEBOOK:
-            custom.patch_namespaced_custom_object(manifests.GROUP, manifests.VERSION, namespace,
-                                                  manifests.PLURAL, name, patch,
-                                                  _content_type=MERGE_PATCH)
+            # A JSON merge patch, where a null removes the annotation. kubernetes 30
+            # (which kfp pins) sends every custom-object patch as one and refuses
+            # _content_type; later clients need it said.
+            patch = {"metadata": {"annotations": {manifests.STOP_ANNOTATION: stopped_at}}}
+            args = (manifests.GROUP, manifests.VERSION, namespace, manifests.PLURAL, name,
+                    patch)
+            try:
+                custom.patch_namespaced_custom_object(*args, _content_type=MERGE_PATCH)
+            except ApiTypeError:  # refused by the client before anything was sent
+                custom.patch_namespaced_custom_object(*args)
         else:
-            patch["spec"] = {"replicas": 0 if stopped_at else 1}
-            apps.patch_namespaced_stateful_set(name, namespace, patch, _content_type=MERGE_PATCH)
+            # A JSON patch (a list): the one body every client version sends with the
+            # right type without being told (kubernetes 30 has no _content_type for
+            # built-in kinds and sends json-patch+json whatever the body).
+            # The annotation is only removed when present and added when absent.
+            path = "/metadata/annotations/" + manifests.STOP_ANNOTATION
+            operations = [{"op": "add", "path": path, "value": stopped_at} if stopped_at
+                          else {"op": "remove", "path": path},
+                          {"op": "replace", "path": "/spec/replicas",
+                           "value": 0 if stopped_at else 1}]
+            apps.patch_namespaced_stateful_set(name, namespace, operations)
 
     def _exists(self) -> bool:
         with contextlib.suppress(*_api_exceptions()):

@@ -1,4 +1,6 @@
-"""Local mode: each notebook is a real JupyterLab process on this machine.
+"""Local mode: each notebook is a real server process on this machine: JupyterLab,
+or VS Code (code-server) and RStudio (rserver) where this host has them
+(notebooks/spawners/programs.py says how each is found, started and reached).
 
 Layout under ``DATA_DIR``::
 
@@ -9,10 +11,12 @@ Layout under ``DATA_DIR``::
     notebooks/<ns>/<name>/runtime/      JUPYTER_RUNTIME_DIR
     notebooks/<ns>/<name>/scratch/      the workspace of a notebook without a workspace volume
 
-The server is ``<this python> -m jupyterlab`` on a free loopback port, under the
-notebook's base URL, in its own session (it outlives a dashboard restart and is
-re-adopted from ``notebook.runtime``). Its token travels in the private config
-file, not on the command line, where any local user could read it (``ps``).
+JupyterLab is ``<this python> -m jupyterlab`` on a free loopback port, under the
+notebook's base URL; code-server and rserver listen on a unix socket in a private
+folder (``DATA_DIR/run/``, mode 0700) and serve at "/". Each server runs in its own session
+(it outlives a dashboard restart and is re-adopted from ``notebook.runtime``).
+JupyterLab's token travels in the private config file, not on the command line,
+where any local user could read it (``ps``).
 
 Jupyter needs no XSRF or origin relaxation behind kfdash's proxy: jupyter_server
 skips both checks for token-authenticated requests, and the proxy injects the
@@ -40,7 +44,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -48,8 +52,8 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.utils import timezone
 
-from notebooks.choices import Status
-from notebooks.spawners import process
+from notebooks.choices import ServerType, Status
+from notebooks.spawners import process, programs
 from notebooks.spawners.base import Endpoint, Observed, Progress, Spawner, SpawnError
 
 TAG = "KFDASH_NOTEBOOK"
@@ -64,7 +68,7 @@ LOG_ROTATE_BYTES = 10 * 1024 * 1024
 INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "SHELL", "USER", "LOGNAME", "TMPDIR",
                  "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY",
                  "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
-RUNTIME_KEYS = ("pid", "port", "token", "proc_start", "cgroup")
+RUNTIME_KEYS = ("pid", "port", "token", "socket", "proc_start", "cgroup")
 
 
 
@@ -101,6 +105,10 @@ class LocalProcessSpawner(Spawner):
     port_attempts = 2
     # Whether memory limits may use cgroups (else RLIMIT_AS is the fallback).
     memory_cgroups = True
+
+    @classmethod
+    def server_types(cls) -> dict[str, str]:
+        return programs.unavailable_types()
 
     # --- where things are --------------------------------------------------------
 
@@ -150,8 +158,10 @@ class LocalProcessSpawner(Spawner):
                 if isinstance(exc, SpawnError):
                     raise
                 raise SpawnError(reason) from exc
+            where = f"port {runtime['port']}" if "port" in runtime else "its private socket"
             events = self._event(events, "Normal", "Started",
-                                 f"JupyterLab (pid {popen.pid}) answers on port {runtime['port']}")
+                                 f"{ServerType(notebook.server_type).label} (pid {popen.pid}) "
+                                 f"answers on {where}")
             if type(notebook).objects.filter(pk=notebook.pk, stopped=True).exists():
                 # Stopped by its user while it was starting.
                 self._terminate(popen.pid, runtime["proc_start"], 5.0, runtime.get("cgroup"))
@@ -215,7 +225,11 @@ class LocalProcessSpawner(Spawner):
         if self.poll().status != Status.RUNNING:
             return None
         runtime = self.notebook.runtime
-        return Endpoint(url=f"http://127.0.0.1:{runtime['port']}", token=runtime["token"])
+        if runtime.get("socket"):
+            return Endpoint.for_notebook(self.notebook, "http://localhost",
+                                         socket=runtime["socket"])
+        return Endpoint.for_notebook(self.notebook, f"http://127.0.0.1:{runtime['port']}",
+                                     token=runtime["token"])
 
     def logs(self, tail: int = 1000) -> str:
         return process.tail(Path(self.notebook.runtime.get("log") or self.log_path), tail)
@@ -343,11 +357,13 @@ class LocalProcessSpawner(Spawner):
         for sub in ("config", "data", "runtime"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
-        token = secrets.token_urlsafe(32)
-        config_file = self._write_token(token)
         limits, spec, env = self._limits()
         env = {**self._environment(workspace), **env}
         timeout = float(settings.KFDASH_NOTEBOOK_START_TIMEOUT or self.start_timeout)
+        if self.notebook.server_type != ServerType.JUPYTER:
+            return self._launch_on_socket(workspace, progress, limits, spec, env, timeout)
+        token = secrets.token_urlsafe(32)
+        config_file = self._write_token(token)
         waiting_said = False
         for attempt in range(1, self.port_attempts + 1):
             port = self.find_port()
@@ -362,7 +378,8 @@ class LocalProcessSpawner(Spawner):
             if not waiting_said:
                 progress("waiting for server to answer")
                 waiting_said = True
-            failure = self._wait_until_answering(popen, port, token, timeout)
+            failure = self._wait_until_answering(
+                popen, self._jupyter_answers(port, token), timeout)
             if failure is None:
                 if runtime["proc_start"] is None:
                     raise SpawnError("The server answered but its process cannot be found.")
@@ -372,6 +389,40 @@ class LocalProcessSpawner(Spawner):
             if not (lost_port and attempt < self.port_attempts):
                 raise SpawnError(failure, retryable=lost_port)
         raise AssertionError("unreachable")
+
+    def _launch_on_socket(self, workspace: Path, progress: Progress, limits: dict, spec: dict,
+                          env: dict[str, str], timeout: float) -> tuple[subprocess.Popen, dict]:
+        """Start code-server or rserver on the server's private socket."""
+        server_type = self.notebook.server_type
+        program = programs.PROGRAMS[server_type]
+        reason = program.unavailable()
+        if reason:
+            raise SpawnError(f"{ServerType(server_type).label} cannot run here: {reason}.")
+        executable = program.executable()
+        sock = programs.socket_path(self.directory)
+        programs.prepare_socket(sock)
+        if server_type == ServerType.VSCODE:
+            command = programs.code_server_command(executable, sock, self.directory, workspace)
+        else:
+            command = programs.rserver_command(executable, sock, self.directory)
+        popen = self._spawn(command, spec, env, workspace)
+        child = _child(popen.pid, process.start_time(popen.pid))
+        runtime = {"pid": popen.pid, "socket": str(sock), "log": str(self.log_path),
+                   "started_at": _now(), "proc_start": child.started if child else None,
+                   "limits": limits}
+        if spec.get("cgroup"):
+            runtime["cgroup"] = spec["cgroup"]
+        progress("waiting for server to answer")
+        endpoint = Endpoint.for_notebook(self.notebook, "http://localhost", socket=str(sock))
+        failure = self._wait_until_answering(
+            popen, lambda: programs.http_status(str(sock), programs.PROBE_PATHS[server_type],
+                                                dict(endpoint.request_headers)) < 500,
+            timeout)
+        if failure is not None:
+            raise SpawnError(failure)
+        if runtime["proc_start"] is None:
+            raise SpawnError("The server answered but its process cannot be found.")
+        return popen, runtime
 
     def _spawn(self, command: list[str], spec: dict, env: dict[str, str],
                workspace: Path) -> subprocess.Popen:
@@ -393,20 +444,28 @@ class LocalProcessSpawner(Spawner):
         waiter.start()
         return popen
 
-    def _wait_until_answering(self, popen: subprocess.Popen, port: int, token: str,
-                              timeout: float) -> str | None:
-        """None once the server answers its status URL with the token; else why not."""
+    def _jupyter_answers(self, port: int, token: str) -> Callable[[], bool]:
+        """Whether JupyterLab answers its status URL with the token."""
         url = f"http://127.0.0.1:{port}{self.notebook.base_url}api/status"
         request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+
+        def answers() -> bool:
+            with _no_proxy.open(request, timeout=2) as response:
+                return response.status == 200
+
+        return answers
+
+    def _wait_until_answering(self, popen: subprocess.Popen, answers: Callable[[], bool],
+                              timeout: float) -> str | None:
+        """None once ``answers()`` says the server is up; else why not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if popen.returncode is not None:  # set by its waiter thread
                 return self._failure(f"The server {process.describe_exit(popen.returncode)} "
                                      "while starting.")
             try:
-                with _no_proxy.open(request, timeout=2) as response:
-                    if response.status == 200:
-                        return None
+                if answers():
+                    return None
             except (urllib.error.URLError, OSError):
                 pass  # not listening yet
             time.sleep(0.1)
@@ -421,6 +480,7 @@ class LocalProcessSpawner(Spawner):
         """After a failed start, nothing of it may keep running."""
         process.terminate(None, self._tag(), 2.0)
         self._remove_cgroups()
+        programs.remove_socket(programs.socket_path(self.directory))
 
     def _write_token(self, token: str) -> Path:
         """Put the token in the server's private config (kept: other settings there)."""
@@ -537,6 +597,7 @@ class LocalProcessSpawner(Spawner):
         if child is not None:
             child.waiter.join(timeout=5)  # reaped, and its exit noted in the log
         self._remove_cgroups(cgroup)
+        programs.remove_socket(programs.socket_path(self.directory))
         return how
 
     def _forget_server(self) -> list[dict]:
@@ -548,6 +609,7 @@ class LocalProcessSpawner(Spawner):
             events = self._record_exit(events)
         process.terminate(None, self._tag(), 2.0)
         self._remove_cgroups(notebook.runtime.get("cgroup"))
+        programs.remove_socket(programs.socket_path(self.directory))
         notebook.runtime = self._without_server(notebook.runtime)
         return events
 

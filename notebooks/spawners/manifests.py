@@ -11,7 +11,6 @@ a Notebook object (as a dict) and the events about its pod.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from notebooks.choices import ServerType, Status
@@ -153,12 +152,14 @@ def _annotations(notebook) -> dict:
     annotations = {SERVER_TYPE_ANNOTATION: str(notebook.server_type)}
     if notebook.created_by_id is not None:
         annotations[CREATOR_ANNOTATION] = notebook.created_by.email
-    # What the JWA adds for VS Code / RStudio (Istio rewrites their URLs to "/").
-    if notebook.server_type in (ServerType.VSCODE, ServerType.RSTUDIO):
-        annotations[REWRITE_URI_ANNOTATION] = "/"
-    if notebook.server_type == ServerType.RSTUDIO:
-        annotations[HEADERS_ANNOTATION] = json.dumps(
-            {"X-RStudio-Root-Path": notebook.base_url})
+    # What the JWA adds for VS Code / RStudio, for Istio to act on (kfdash's proxy acts
+    # on the same ServerType answers, through the spawner's Endpoint).
+    server_type = ServerType(notebook.server_type)
+    if server_type.rewrite_uri is not None:
+        annotations[REWRITE_URI_ANNOTATION] = server_type.rewrite_uri
+    headers = server_type.request_headers_annotation(notebook.base_url)
+    if headers:
+        annotations[HEADERS_ANNOTATION] = headers
     return annotations
 
 

@@ -73,3 +73,27 @@ if (log && root) {
       if (atBottom) log.scrollTop = log.scrollHeight;
     }, { onOpen: () => { first = true; } });
 }
+
+// The new-notebook form: the image list offers the chosen server type's images only
+// (without JavaScript it shows them all, grouped by type, and the server checks).
+const form = document.querySelector("[data-notebook-form]");
+if (form) {
+  const type = form.querySelector("#id_server_type");
+  const image = form.querySelector("#id_image");
+  const showImagesOf = () => {
+    let selectedHidden = false;
+    for (const group of image.querySelectorAll("optgroup[data-server-type]")) {
+      const hidden = group.dataset.serverType !== type.value;
+      group.hidden = hidden;
+      group.disabled = hidden;
+      if (hidden && group.contains(image.selectedOptions[0])) selectedHidden = true;
+    }
+    const first = image.querySelector(
+      `optgroup[data-server-type="${CSS.escape(type.value)}"] option`);
+    if (selectedHidden && first) first.selected = true;
+  };
+  if (type && image) {
+    type.addEventListener("change", showImagesOf);
+    showImagesOf();
+  }
+}

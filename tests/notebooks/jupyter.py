@@ -12,6 +12,7 @@ how a particular spawner starts processes.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from notebooks.choices import Status
+from notebooks.choices import ServerType, Status
 from notebooks.spawners import Endpoint, Observed, Spawner
 from tests.servers import free_port
 
@@ -122,7 +123,8 @@ def start_jupyter(directory: Path, namespace: str, name: str, *, token: str | No
 
 class FixedEndpointSpawner(Spawner):
     """A spawner of servers someone else started: it only knows where they are
-    (``runtime["port"]`` and ``runtime["token"]``, while the status is running)."""
+    (``runtime["port"]`` or ``runtime["socket"]``, and ``runtime["token"]``, while
+    the status is running); the notebook's server type says how they are routed."""
 
     name = "fixed-endpoint"
 
@@ -141,10 +143,53 @@ class FixedEndpointSpawner(Spawner):
 
     def endpoint(self):
         runtime = self.notebook.runtime or {}
-        if self.notebook.status != Status.RUNNING or "port" not in runtime:
+        if self.notebook.status != Status.RUNNING:
+            return None
+        if runtime.get("socket"):
+            return Endpoint.for_notebook(self.notebook, "http://localhost",
+                                         runtime.get("token", ""), socket=runtime["socket"])
+        if "port" not in runtime:
             return None
         host = runtime.get("host", "127.0.0.1")
-        return Endpoint(f"http://{host}:{runtime['port']}", runtime.get("token", ""))
+        return Endpoint.for_notebook(self.notebook, f"http://{host}:{runtime['port']}",
+                                     runtime.get("token", ""))
 
     def logs(self, tail=1000):
         return ""
+
+    @classmethod
+    def server_types(cls):
+        return {t.value: "" for t in ServerType}
+
+
+# --- running code in a kernel over its websocket (Jupyter's v0 JSON protocol) ----------------
+
+def execute_request(code: str, session: str) -> dict:
+    return {
+        "header": {"msg_id": secrets.token_hex(16), "msg_type": "execute_request",
+                   "username": "test", "session": session, "version": "5.3",
+                   "date": "2026-01-01T00:00:00Z"},
+        "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+    }
+
+
+def run_code(ws, code: str, session: str, timeout: float = 60) -> tuple[str, dict]:
+    """Execute ``code`` over a kernel's channels websocket: (its stdout and stderr, the
+    execute_reply's content)."""
+    request = execute_request(code, session)
+    ws.send(json.dumps(request))
+    output, reply = [], None
+    deadline = time.monotonic() + timeout
+    while reply is None:
+        message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
+            continue
+        if message["msg_type"] == "stream":
+            output.append(message["content"]["text"])
+        elif message["msg_type"] == "error":
+            output.append("\n".join(message["content"]["traceback"]))
+        elif message["msg_type"] == "execute_reply":
+            reply = message["content"]
+    return "".join(output), reply

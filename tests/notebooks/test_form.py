@@ -1,5 +1,7 @@
 """The new-notebook form: every field checked, read-only fields enforced."""
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -43,7 +45,7 @@ def test_it_accepts_the_defaults_and_fills_limits_and_workspace(profile):
     ("memory", "12", "below 1Mi"),
     ("cpu_limit", "0.1", "below the request"),
     ("memory_limit", "512Mi", "below the request"),
-    ("image", "evil/miner:latest", "offered images"),
+    ("image", "evil/miner:latest", "offered JupyterLab images"),
     ("gpu_vendor", "", "GPU vendor"),
     ("workspace_size", "big", "storage quantity"),
     ("workspace_existing", "nope", "volumes"),
@@ -89,9 +91,113 @@ def test_it_rejects_changes_to_read_only_fields(profile):
     assert f.is_valid(), f.errors
 
 
-def test_it_offers_only_jupyter_in_local_mode(profile):
-    f = form(profile, server_type="group-one")
-    assert not f.is_valid() and "server_type" in f.errors
+# --- server types: what this platform and the admin's config offer -------------------------
+
+CODE_SERVER_IMAGE = "kubeflownotebookswg/codeserver-python:v1.9.2"
+RSTUDIO_IMAGE = "kubeflownotebookswg/rstudio-tidyverse:v1.9.2"
+
+
+@pytest.fixture
+def bare_host(settings, monkeypatch, tmp_path):
+    """A host with neither code-server nor rserver (an empty PATH, no settings)."""
+    from notebooks.spawners import programs
+
+    settings.KFDASH_CODE_SERVER = ""
+    settings.KFDASH_RSERVER = ""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    for key, program in programs.PROGRAMS.items():
+        monkeypatch.setitem(programs.PROGRAMS, key, dataclasses.replace(program, places=()))
+    return empty
+
+
+def fake_program(folder, name: str, help_text: str = "") -> str:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\necho '{help_text}'\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_it_shows_server_types_this_host_cannot_run_and_refuses_them(profile, bare_host):
+    html = str(NotebookForm(profile=profile, config=config())["server_type"])
+    assert '<option value="jupyter" selected>JupyterLab</option>' in html
+    assert '<option value="group-one" disabled>VS Code (not available: no code-server ' \
+        "found on this host; install it or set KFDASH_CODE_SERVER)</option>" in html
+    assert "RStudio (not available: no rserver found" in html
+    f = form(profile, server_type="group-one", image=CODE_SERVER_IMAGE)
+    assert [t["type"] for t in f.unavailable_types()] == ["group-one", "group-two"]
+    assert [g["type"] for g in f.image_groups()] == ["jupyter"]
+    assert not f.is_valid()
+    assert f.errors["server_type"] == [
+        "VS Code is not available: no code-server found on this host; install it or set "
+        "KFDASH_CODE_SERVER"]
+    f = form(profile, server_type="group-two", image=RSTUDIO_IMAGE)
+    assert not f.is_valid()
+    assert "RStudio is not available: no rserver found" in f.errors["server_type"][0]
+
+
+def test_it_offers_vscode_where_code_server_is_found(profile, bare_host, settings, tmp_path):
+    fake_program(bare_host, "code-server")  # on PATH
+    f = form(profile, server_type="group-one", image=CODE_SERVER_IMAGE)
+    assert f.is_valid(), f.errors
+    assert f.cleaned_data["server_type"] == "group-one"
+    assert f.cleaned_data["image"] == CODE_SERVER_IMAGE
+    assert [g["type"] for g in f.image_groups()] == ["jupyter", "group-one"]
+    # The setting wins over PATH, and a wrong one says so.
+    settings.KFDASH_CODE_SERVER = str(tmp_path / "nowhere" / "code-server")
+    f = form(profile, server_type="group-one", image=CODE_SERVER_IMAGE)
+    assert not f.is_valid()
+    assert "KFDASH_CODE_SERVER names" in f.errors["server_type"][0]
+    assert "not an executable file" in f.errors["server_type"][0]
+
+
+def test_it_offers_rstudio_where_rserver_can_listen_on_a_socket(profile, bare_host, tmp_path):
+    fake_program(bare_host, "rserver", "  --www-port arg\n  --www-socket arg")
+    f = form(profile, server_type="group-two", image=RSTUDIO_IMAGE)
+    assert f.is_valid(), f.errors
+    old = tmp_path / "old"
+    old.mkdir()
+    fake_program(old, "rserver", "  --www-port arg")
+    from django.conf import settings
+
+    settings.KFDASH_RSERVER = str(old / "rserver")
+    f = form(profile, server_type="group-two", image=RSTUDIO_IMAGE)
+    assert not f.is_valid()
+    assert "too old" in f.errors["server_type"][0]
+
+
+def test_it_offers_every_type_with_images_in_kubernetes_mode(profile, settings, bare_host):
+    settings.KFDASH_PLATFORM = "kubernetes"
+    f = form(profile, server_type="group-one", image=CODE_SERVER_IMAGE)
+    assert f.is_valid(), f.errors
+    assert f.unavailable_types() == []
+    f = form(profile, server_type="group-two", image=RSTUDIO_IMAGE)
+    assert f.is_valid(), f.errors
+    # Images belong to their type.
+    f = form(profile, server_type="group-two", image=CODE_SERVER_IMAGE)
+    assert f.errors["image"] == ["Choose one of the offered RStudio images."]
+
+
+def test_it_offers_no_type_the_admin_gave_no_images(profile, settings):
+    settings.KFDASH_PLATFORM = "kubernetes"
+    data = yaml.safe_load(DEFAULT_PATH.read_text())
+    del data["spawnerFormDefaults"]["imageGroupTwo"]  # as in configs before Kubeflow 1.3
+    f = form(profile, SpawnerConfig(data, "test"), server_type="group-two",
+             image=RSTUDIO_IMAGE)
+    assert not f.is_valid()
+    assert f.errors["server_type"] == [
+        "RStudio is not available: your administrator offers no RStudio images "
+        "(spawner config)"]
+
+
+def test_it_offers_only_the_default_image_of_a_read_only_group(profile, settings):
+    settings.KFDASH_PLATFORM = "kubernetes"
+    cfg = config(imageGroupOne={"readOnly": True, "options": [CODE_SERVER_IMAGE, "other:1"]})
+    f = form(profile, cfg, server_type="group-one", image="other:1")
+    assert f.errors["image"] == ["This value is set by your administrator."]
+    assert [g["images"] for g in f.image_groups() if g["type"] == "group-one"] == [
+        [CODE_SERVER_IMAGE]]
 
 
 def test_it_refuses_a_taken_name_and_volume(profile, owner):

@@ -233,7 +233,13 @@ def test_it_gives_the_clusters_service_without_a_token_when_running(cluster, not
     endpoint = spawner.endpoint()
     assert endpoint.url == "http://nb.team-a.svc.cluster.local:80"
     assert endpoint.token == ""
+    assert endpoint.strip_prefix == "" and endpoint.request_headers == ()
     assert spawner.poll().status == Status.RUNNING
+    # An RStudio server is reached as Istio would route it from its annotations.
+    notebook.server_type = "group-two"
+    endpoint = spawner.endpoint()
+    assert endpoint.strip_prefix == "/notebook/team-a/nb"
+    assert endpoint.request_headers == (("X-RStudio-Root-Path", "/notebook/team-a/nb/"),)
 
 
 def test_it_deletes_the_notebook_and_keeps_the_workspace_unless_asked(cluster, notebook):

@@ -676,3 +676,81 @@ def test_it_keeps_the_last_fifty_events():
         events = LocalProcessSpawner._event(events, "Normal", "Started", f"start {i}")
     assert len(events) == 50 and events[0]["message"] == "start 10"
     assert set(events[-1]) == {"time", "type", "reason", "message"}
+
+
+# --- VS Code (code-server) on a private unix socket ----------------------------------------
+
+FAKE_CODE_SERVER = '''#!{python}
+"""A stand-in for code-server's command line, for hosts without it (a real code-server
+is started in tests/notebooks/test_proxy.py where one is found): HTTP on --socket."""
+import http.server, json, socketserver, sys
+options = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
+print("fake code-server", *sys.argv[1:], flush=True)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({{"path": self.path, "headers": dict(self.headers)}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.UnixStreamServer):
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("local", 0)
+
+
+Server(options["socket"], Handler).serve_forever()
+'''
+
+
+def test_it_runs_vscode_on_a_socket_only_its_account_can_reach(make_notebook, spawners,
+                                                               settings, tmp_path):
+    import stat
+
+    from notebooks.spawners import programs
+
+    fake = tmp_path / "code-server"
+    fake.write_text(FAKE_CODE_SERVER.format(python=sys.executable))
+    fake.chmod(0o755)
+    settings.KFDASH_CODE_SERVER = str(fake)
+    notebook = make_notebook("code", server_type="group-one")
+    spawner = spawners(notebook)
+    steps: list[str] = []
+    spawner.start(steps.append)
+    assert steps == STEPS
+    assert notebook.status == Status.RUNNING
+    runtime = notebook.runtime
+    assert "port" not in runtime and "token" not in runtime
+    sock = Path(runtime["socket"])
+    assert sock.parent == Path(settings.DATA_DIR) / "run"
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    command = Path(f"/proc/{runtime['pid']}/cmdline").read_bytes().decode().split("\0")
+    assert f"--socket={sock}" in command and "--auth=none" in command
+    assert command[-2] == str(notebook.workspace.local_path)  # the folder it opens
+    assert spawner.endpoint() == Endpoint(url="http://localhost", socket=str(sock),
+                                          strip_prefix="/notebook/team-a/code")
+    assert programs.http_status(str(sock), "/healthz") == 200
+    assert "VS Code (pid" in notebook.runtime["events"][-1]["message"]
+
+    pid = runtime["pid"]
+    spawner.stop(grace=2)
+    assert wait_until(lambda: gone(pid))
+    assert not sock.exists()
+    assert notebook.status == Status.STOPPED and spawner.endpoint() is None
+
+
+def test_it_refuses_to_start_vscode_without_code_server(make_notebook, spawners, settings,
+                                                        tmp_path, monkeypatch):
+    settings.KFDASH_CODE_SERVER = str(tmp_path / "missing")
+    notebook = make_notebook("code", server_type="group-one")
+    with pytest.raises(SpawnError, match="VS Code cannot run here: KFDASH_CODE_SERVER names"):
+        spawners(notebook).start(lambda step: None)
+    assert notebook.status == Status.ERROR

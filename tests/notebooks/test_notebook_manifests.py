@@ -161,12 +161,51 @@ def test_it_marks_a_stopped_notebook_with_kubeflows_annotation(plain):
 
 
 def test_it_annotates_vscode_and_rstudio_as_the_web_app_does(plain):
+    plain.server_type = "group-one"
+    plain.image = "kubeflownotebookswg/codeserver-python:v1.9.2"
+    vscode = make_notebook(plain, make_config())
+    assert vscode["metadata"]["annotations"] == {
+        "notebooks.kubeflow.org/server-type": "group-one",
+        "notebooks.kubeflow.org/creator": "owner@example.com",
+        "notebooks.kubeflow.org/http-rewrite-uri": "/",
+    }
+    assert vscode["spec"]["template"]["spec"]["containers"][0]["image"] == plain.image
+    strict_pod_spec(vscode)
+
     plain.server_type = "group-two"
-    annotations = make_notebook(plain, make_config())["metadata"]["annotations"]
-    assert annotations["notebooks.kubeflow.org/server-type"] == "group-two"
-    assert annotations["notebooks.kubeflow.org/http-rewrite-uri"] == "/"
-    assert annotations["notebooks.kubeflow.org/http-headers-request-set"] == (
-        '{"X-RStudio-Root-Path": "/notebook/team-a/nb/"}')
+    plain.image = "kubeflownotebookswg/rstudio-tidyverse:v1.9.2"
+    rstudio = make_notebook(plain, make_config())
+    assert rstudio["metadata"]["annotations"] == {
+        "notebooks.kubeflow.org/server-type": "group-two",
+        "notebooks.kubeflow.org/creator": "owner@example.com",
+        "notebooks.kubeflow.org/http-rewrite-uri": "/",
+        # byte for byte what the web app writes (set_server_type in its form.py)
+        "notebooks.kubeflow.org/http-headers-request-set":
+            '{"X-RStudio-Root-Path":"/notebook/team-a/nb/"}',
+    }
+    strict_pod_spec(rstudio)
+
+
+def test_the_statefulset_of_a_vscode_or_rstudio_server_is_routed_by_the_proxy(plain):
+    """Without the CRD there is no controller (and no Istio route) to act on the
+    annotations: kfdash's proxy does, from the same ServerType answers."""
+    from notebooks.spawners.base import Endpoint
+
+    plain.server_type = "group-two"
+    statefulset, service = make_statefulset_and_service(plain, make_config())
+    strict(statefulset)
+    strict(service)
+    assert statefulset["metadata"]["annotations"][
+        "notebooks.kubeflow.org/http-headers-request-set"] == (
+        '{"X-RStudio-Root-Path":"/notebook/team-a/nb/"}')
+    endpoint = Endpoint.for_notebook(plain, "http://nb.team-a.svc.cluster.local:80")
+    assert endpoint.strip_prefix == "/notebook/team-a/nb"
+    assert endpoint.request_headers == (("X-RStudio-Root-Path", "/notebook/team-a/nb/"),)
+    plain.server_type = "group-one"
+    assert Endpoint.for_notebook(plain, "http://x").request_headers == ()
+    assert Endpoint.for_notebook(plain, "http://x").strip_prefix == "/notebook/team-a/nb"
+    plain.server_type = "jupyter"
+    assert Endpoint.for_notebook(plain, "http://x") == Endpoint("http://x")
 
 
 def test_it_makes_the_controllers_statefulset_and_service(plain):

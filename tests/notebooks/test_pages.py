@@ -150,3 +150,18 @@ def test_it_settles_notebooks_left_half_way_by_a_restart(profile, spawner, monke
     assert states["dead"][0] == "error" and "restart" in states["dead"][1]
     assert states["stopping"][0] == "stopped"
     assert recover_after_restart() == []
+
+
+def test_the_form_groups_images_by_type_and_says_which_types_are_unavailable(
+        login, member, profile, settings, monkeypatch, tmp_path):
+    settings.KFDASH_CODE_SERVER = settings.KFDASH_RSERVER = ""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code_server = tmp_path / "code-server"
+    code_server.write_text("#!/bin/sh\n")
+    code_server.chmod(0o755)
+    page = login(member).get("/ns/team-a/notebooks/new/").content.decode()
+    assert '<optgroup label="JupyterLab" data-server-type="jupyter">' in page
+    assert '<optgroup label="VS Code" data-server-type="group-one">' in page
+    assert 'data-server-type="group-two"' not in page  # no rserver here
+    assert "RStudio is not available: no rserver found on this host" in page
+    assert '<option value="group-two" disabled>' in page

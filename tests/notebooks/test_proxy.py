@@ -24,7 +24,7 @@ import requests
 import websockets.sync.client as ws_client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.notebooks.jupyter import JupyterServer, start_jupyter
+from tests.notebooks.jupyter import JupyterServer, execute_request, run_code, start_jupyter
 from tests.servers import KfdashServer, free_port, start_kfdash
 
 NAMESPACE = "team-a"
@@ -178,6 +178,79 @@ class EchoUpstream:
         return ws
 
 
+class RootUpstream:
+    """An aiohttp server (own thread and loop) standing in for VS Code and RStudio:
+    it serves at "/" (not under a base URL), on a unix socket and on a loopback port
+    at once, reports the path and headers it got, and redirects as such servers do."""
+
+    def __init__(self, socket_path: Path) -> None:
+        self.socket = str(socket_path)
+        self.port = free_port()
+        self.events: dict[str, object] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.runner = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.ready = threading.Event()
+
+    def start(self) -> RootUpstream:
+        self.thread.start()
+        assert self.ready.wait(10), "the root upstream did not start"
+        return self
+
+    def stop(self) -> None:
+        if self.loop and self.runner:
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def _run(self) -> None:
+        from aiohttp import web
+
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_get("/ws", self.websocket)
+        app.router.add_get("/go/{kind}", self.redirect)
+        app.router.add_route("*", "/{tail:.*}", self.report)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
+        self.loop.run_until_complete(web.UnixSite(self.runner, self.socket).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def report(self, request):
+        from aiohttp import web
+
+        return web.json_response({"path": request.raw_path,
+                                  "headers": [[k, v] for k, v in request.headers.items()]})
+
+    async def redirect(self, request):
+        from aiohttp import web
+
+        root = request.headers.get("X-RStudio-Root-Path", "/")
+        target = {
+            "login": "/login?next=%2F",  # an absolute path: the server's own root
+            "relative": "./?folder=/home/jovyan",  # code-server's first redirect
+            "rooted": f"{root}auth-sign-in",  # RStudio, from its root-path header
+            "own-origin": f"http://{request.host}/own",  # from the Host it got
+            "browser-origin": f"http://{request.headers.get('X-Forwarded-Host')}/seen",
+            "elsewhere": "https://example.org/login",
+        }[request.match_info["kind"]]
+        return web.Response(status=302, headers={"Location": target})  # as written
+
+    async def websocket(self, request):
+        from aiohttp import WSMsgType, web
+
+        self.events["ws_path"] = request.raw_path
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await ws.send_str(f"{request.raw_path} {message.data}")
+        return ws
+
+
 def _redacted(name: str, value: str) -> str:
     if name.lower() == "authorization":
         return "<the token>" if value == f"token {ECHO_TOKEN}" else f"<wrong: {value}>"
@@ -208,9 +281,9 @@ profile = Profile.register(args["namespace"], users["owner"])
 profile.set_contributor(users["member"].email, "edit", users["owner"])
 profile.set_contributor(users["viewer"].email, "view", users["owner"])
 Profile.register("team-b", users["stranger"])
-for name, (status, runtime) in args["notebooks"].items():
+for name, (status, runtime, *server_type) in args["notebooks"].items():
     Notebook.objects.create(profile=profile, name=name, image="jupyter", status=status,
-                            runtime=runtime)
+                            runtime=runtime, server_type=(server_type or ["jupyter"])[0])
 sessions = {}
 for who, user in users.items():
     session = SessionStore()
@@ -235,8 +308,12 @@ class Stack:
     server: KfdashServer
     jupyter: JupyterServer
     echo: EchoUpstream
+    root: RootUpstream
     sessions: dict[str, str]
     responses: list = field(default_factory=list)
+
+    def url(self, notebook: str) -> str:
+        return f"{self.server.url}/notebook/{NAMESPACE}/{notebook}/"
 
     @property
     def lab(self) -> str:
@@ -279,9 +356,17 @@ def echo():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, echo):
+def root_upstream(tmp_path_factory):
+    upstream = RootUpstream(tmp_path_factory.mktemp("root") / "up.sock").start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, echo, root_upstream):
     """One kfdash server and one jupyter lab for the module: each takes seconds to start.
-    (``start_kfdash`` is what the ``kfdash_server`` fixture runs, at module scope.)"""
+    (``start_kfdash`` is what the ``kfdash_server`` fixture runs, at module scope.)
+    "code" (VS Code) reaches the root upstream's socket, "rstudio" its port."""
     base = tmp_path_factory.mktemp("proxy")
     jupyter = start_jupyter(base / "jupyter", NAMESPACE, "lab")
     server = None
@@ -293,9 +378,11 @@ def stack(tmp_path_factory, echo):
             "echo": ["running", echo.runtime],
             "idle": ["stopped", {}],
             "gone": ["running", {"port": free_port(), "token": "nobody-listens"}],
+            "code": ["running", {"socket": root_upstream.socket}, "group-one"],
+            "rstudio": ["running", {"port": root_upstream.port}, "group-two"],
         })
         sessions = json.loads(out.split("SESSIONS=", 1)[1])
-        yield Stack(server, jupyter, echo, sessions)
+        yield Stack(server, jupyter, echo, root_upstream, sessions)
     finally:
         if server:
             server.stop()
@@ -371,17 +458,6 @@ def test_large_uploads_and_downloads_stream_through(stack):
     assert grown_mib < 16, f"kfdash's peak memory grew by {grown_mib:.0f} MiB"
 
 
-def _execute_request(code: str, session: str) -> dict:
-    return {
-        "header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request",
-                   "username": "test", "session": session, "version": "5.3",
-                   "date": "2026-01-01T00:00:00Z"},
-        "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-    }
-
-
 def _start_kernel(stack: Stack, who: str = "owner") -> str:
     kernel = stack.browser(who).post(stack.lab + "api/kernels", json={"name": "python3"})
     assert kernel.status_code == 201, kernel.text
@@ -393,20 +469,9 @@ def test_a_kernel_runs_code_over_the_proxied_websocket(stack):
     session = uuid.uuid4().hex
     path = f"/notebook/{NAMESPACE}/lab/api/kernels/{kernel_id}/channels?session_id={session}"
     with stack.websocket(path, "member") as ws:
-        request = _execute_request("print(6*7)", session)
-        ws.send(json.dumps(request))
-        output, reply = None, None
-        deadline = time.monotonic() + 60
-        while (output is None or reply is None) and time.monotonic() < deadline:
-            message = json.loads(ws.recv(timeout=60))
-            if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
-                continue
-            if message["msg_type"] == "stream":
-                output = message["content"]["text"]
-            elif message["msg_type"] == "execute_reply":
-                reply = message["content"]["status"]
+        output, reply = run_code(ws, "print(6*7)", session)
     assert output == "42\n"
-    assert reply == "ok"
+    assert reply["status"] == "ok"
     stack.browser("owner").delete(stack.lab + f"api/kernels/{kernel_id}")
 
 
@@ -422,7 +487,7 @@ def test_the_kernel_subprotocol_and_binary_frames_pass_through(stack):
     path = f"/notebook/{NAMESPACE}/lab/api/kernels/{kernel_id}/channels?session_id={session}"
     with stack.websocket(path, subprotocols=[V1_PROTOCOL]) as ws:
         assert ws.subprotocol == V1_PROTOCOL
-        request = _execute_request("print(6*7)", session)
+        request = execute_request("print(6*7)", session)
         ws.send(serialize_msg_to_ws_v1(request, "shell", pack=lambda part: json.dumps(
             part).encode()))
         output = None
@@ -641,6 +706,76 @@ def test_a_websocket_the_server_refuses_is_refused(stack):
         stack.websocket(f"{EchoUpstream.base}headers").close()
 
 
+# --- VS Code and RStudio: servers at "/" ----------------------------------------------------
+
+def _headers(seen: dict) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for name, value in seen["headers"]:
+        headers.setdefault(name.lower(), []).append(value)
+    return headers
+
+
+def test_vscode_gets_paths_without_the_prefix_over_its_unix_socket(stack):
+    browser = stack.browser("member")
+    for path, expected in [("", "/"), ("static/a%20b.js?v=1&x=%2F", "/static/a%20b.js?v=1&x=%2F"),
+                           ("notebook/team-a/code/x", "/notebook/team-a/code/x")]:
+        seen = browser.get(stack.url("code") + path).json()
+        assert seen["path"] == expected, path
+    headers = _headers(seen)
+    assert headers["host"] == ["localhost"]
+    assert "x-rstudio-root-path" not in headers
+    assert "authorization" not in headers  # no token: the socket's folder keeps others out
+    assert stack.sessions["member"] not in json.dumps(seen)
+    # The name alone still goes to the prefix with its slash first.
+    bare = browser.get(stack.url("code").rstrip("/"), allow_redirects=False)
+    assert bare.headers["location"] == f"/notebook/{NAMESPACE}/code/"
+
+
+def test_rstudio_gets_its_root_path_header_and_never_the_browsers(stack):
+    seen = stack.browser("owner").post(
+        stack.url("rstudio") + "rpc/init", data=b"{}",
+        headers={"X-RStudio-Root-Path": "/evil/", "Origin": stack.server.url}).json()
+    assert seen["path"] == "/rpc/init"
+    headers = _headers(seen)
+    assert headers["x-rstudio-root-path"] == [f"/notebook/{NAMESPACE}/rstudio/"]
+    assert headers["host"] == [f"127.0.0.1:{stack.root.port}"]
+
+
+@pytest.mark.parametrize(("notebook", "kind", "location"), [
+    ("code", "login", "/notebook/team-a/code/login?next=%2F"),
+    ("code", "relative", "./?folder=/home/jovyan"),
+    ("code", "own-origin", "/notebook/team-a/code/own"),
+    ("code", "browser-origin", "/notebook/team-a/code/seen"),
+    ("code", "elsewhere", "https://example.org/login"),
+    ("rstudio", "rooted", "/notebook/team-a/rstudio/auth-sign-in"),
+    ("rstudio", "own-origin", "/notebook/team-a/rstudio/own"),
+    ("rstudio", "login", "/notebook/team-a/rstudio/login?next=%2F"),
+])
+def test_redirects_of_servers_at_root_are_put_back_under_the_prefix(stack, notebook, kind,
+                                                                    location):
+    response = stack.browser("owner").get(stack.url(notebook) + f"go/{kind}",
+                                          allow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] == location
+
+
+def test_vscode_websockets_go_through_its_socket_without_the_prefix(stack):
+    with stack.websocket(f"/notebook/{NAMESPACE}/code/ws?reconnectionToken=r") as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "/ws?reconnectionToken=r hello"
+    with pytest.raises(InvalidStatus):
+        stack.websocket(f"/notebook/{NAMESPACE}/code/ws", who="viewer").close()
+
+
+def test_strangers_cannot_reach_vscode_or_rstudio(stack):
+    for who in ("viewer", "stranger"):
+        for notebook in ("code", "rstudio"):
+            response = stack.browser(who).get(stack.url(notebook), allow_redirects=False)
+            assert response.status_code == 404, (who, notebook)
+    anonymous = stack.browser(None).get(stack.url("code"), allow_redirects=False)
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["location"]
+
+
 # --- header mode, caching (in-process) -------------------------------------------------------
 
 @pytest.fixture
@@ -843,3 +978,85 @@ for notebook in Notebook.objects.all():
     spawner_for(notebook).stop(grace=5)
 """
 
+
+
+# --- a real code-server, started by the local spawner ----------------------------------------
+
+def _code_server() -> str | None:
+    """code-server from KFDASH_CODE_SERVER or PATH (it is not a kfdash dependency)."""
+    import os
+    import shutil
+
+    return os.environ.get("KFDASH_CODE_SERVER") or shutil.which("code-server")
+
+
+START_VSCODE = """
+import json
+from dashboard.models import Profile, User
+from notebooks.models import Notebook, Volume
+from notebooks.spawners import spawner_for
+owner = User.objects.create_user("owner@example.com", "pw-owner-0123456789")
+profile = Profile.register("team-a", owner)
+workspace = Volume.objects.create(profile=profile, name="code-workspace", size="1Gi")
+notebook = Notebook.objects.create(profile=profile, name="code", image="codeserver",
+                                   server_type="group-one", workspace=workspace,
+                                   created_by=owner)
+spawner_for(notebook).start(print)
+notebook.refresh_from_db()
+print("STATUS=" + notebook.status)
+print("RUNTIME=" + json.dumps(notebook.runtime))
+print("WORKSPACE=" + str(workspace.local_path))
+"""
+
+
+@pytest.mark.skipif(_code_server() is None, reason=(
+    "no code-server here: set KFDASH_CODE_SERVER to one, or put it on PATH (the npm "
+    "package code-server; 4.100.x is the last for Node 20)"))
+def test_a_real_vscode_server_started_by_the_local_spawner_is_reachable(kfdash_server):
+    import os
+    import stat
+
+    code_server = _code_server()
+    server = kfdash_server(KFDASH_CODE_SERVER=code_server, PATH=os.pathsep.join(
+        [str(Path(code_server).parent), os.environ["PATH"]]))
+    out = run_shell(server, START_VSCODE)
+    try:
+        assert "STATUS=running" in out, out
+        runtime = json.loads(out.split("RUNTIME=", 1)[1].splitlines()[0])
+        workspace = out.split("WORKSPACE=", 1)[1].splitlines()[0]
+        # On a socket in a folder only kfdash's account may enter; no port, no token.
+        assert "port" not in runtime and "token" not in runtime
+        sock = Path(runtime["socket"])
+        assert stat.S_ISSOCK(sock.stat().st_mode)
+        assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+        assert sock.parent == server.data_dir / "run"
+
+        key = run_shell(server, SESSION_OF, email="owner@example.com").split(
+            "SESSION=", 1)[1].strip()
+        browser = requests.Session()
+        browser.cookies.set("sessionid", key)
+        base = f"{server.url}/notebook/team-a/code/"
+        first = browser.get(base, allow_redirects=False)
+        assert first.status_code == 302
+        assert first.headers["location"] == f"./?folder={workspace}"
+        page = browser.get(base + f"?folder={workspace}")
+        assert page.status_code == 200, page.text[:500]
+        assert "workbench" in page.text
+        assert browser.get(base + "healthz").json()["status"] in ("alive", "expired")
+        # The editor's connection: a websocket at code-server's root, through the socket.
+        with ws_client.connect(
+                server.url.replace("http", "ws", 1) + "/notebook/team-a/code/"
+                f"?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false",
+                additional_headers={"Cookie": f"sessionid={key}"}, origin=server.url,
+                open_timeout=10, compression=None) as ws:
+            assert ws.protocol.state.name == "OPEN"
+        # Nobody else gets in.
+        assert requests.get(base, allow_redirects=False).status_code == 302  # to log in
+    finally:
+        run_shell(server, STOP_ALL)
+    assert not sock.exists()
+    # 503 once the proxy's endpoint cache (2 s) has let go of the stopped server.
+    deadline = time.monotonic() + 10
+    while (stopped := browser.get(base)).status_code != 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stopped.status_code == 503
