@@ -2,11 +2,13 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+VENDOR := static/vendor/.ready  # browser assets from npm (see the vendor target)
+KFP1_VENV := .venv-kfp1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-fast lint setup setup-dev system-deps migrate clean
+.PHONY: run test test-fast lint setup setup-dev system-deps migrate clean vendor
 
 run: setup migrate
 	$(BIN)/python manage.py bootstrap
@@ -26,8 +28,8 @@ test-fast: setup-dev
 lint: setup-dev
 	$(BIN)/ruff check .
 
-setup: $(VENV)/.runtime
-setup-dev: $(VENV)/.dev
+setup: $(VENV)/.runtime $(VENDOR)
+setup-dev: $(VENV)/.dev $(VENDOR)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +39,30 @@ $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(KFP1_VENV)/.ready | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
+
+# The kfp 1.8 SDK conflicts with kfp 2, so the tests drive it from a virtualenv of its own.
+$(KFP1_VENV)/.ready: requirements-kfp1.txt
+	$(PYTHON) -m venv $(KFP1_VENV)
+	$(KFP1_VENV)/bin/pip install --quiet --upgrade pip
+	$(KFP1_VENV)/bin/pip install --quiet -r requirements-kfp1.txt
+	touch $@
+
+# Third-party browser assets: npm installs the versions package-lock.json pins, and the
+# files the pages load are copied into static/vendor/ (served like our own; never a CDN).
+vendor: $(VENDOR)
+
+$(VENDOR): package.json package-lock.json
+	@sh .ci/system-deps npm
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf static/vendor && mkdir -p static/vendor
+	cp node_modules/cytoscape/dist/cytoscape.esm.min.mjs static/vendor/cytoscape.esm.min.js
+	cp node_modules/cytoscape/LICENSE static/vendor/cytoscape.LICENSE
+	cp node_modules/elkjs/lib/elk-api.js node_modules/elkjs/lib/elk-worker.min.js static/vendor/
+	cp node_modules/elkjs/LICENSE.md static/vendor/elkjs.LICENSE.md
+	touch $@
 
 # Programs the tests drive that do not come from PyPI (Debian's Chromium).
 system-deps:
@@ -49,4 +72,4 @@ migrate: setup
 	$(BIN)/python manage.py migrate --noinput -v 0
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(KFP1_VENV) node_modules static/vendor

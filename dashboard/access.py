@@ -62,3 +62,14 @@ def get_namespace(user, name: str, verb: Role | str = Role.VIEW) -> Profile:
 def namespaces_for(user):
     """Every namespace the user may view, with ``role`` annotated for members."""
     return Profile.objects.visible_to(user)
+
+
+def default_namespace(user) -> Profile | None:
+    """The namespace a request that names none means: the one chosen last, else the first."""
+    visible = namespaces_for(user)
+    chosen = getattr(user, "selected_namespace", "")
+    if chosen:
+        profile = visible.filter(name=chosen).first()
+        if profile is not None:
+            return profile
+    return visible.first()

@@ -112,10 +112,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "mozilla_django_oidc",
     "dashboard",
     "notebooks",
+    "pipelines",
 ]
 
 MIDDLEWARE = [
@@ -297,6 +299,15 @@ KFDASH_INTERNAL_URL = env.str(
     "KFDASH_INTERNAL_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}"
 ).rstrip("/")
 
+# --- pipelines -------------------------------------------------------------------
+
+# The largest pipeline package accepted, compressed or not (KFP's limit is 32 MB).
+KFDASH_MAX_PIPELINE_BYTES = env.int("KFDASH_MAX_PIPELINE_BYTES", default=32 * 1024 * 1024)
+if KFDASH_MAX_PIPELINE_BYTES <= 0:
+    raise ImproperlyConfigured("KFDASH_MAX_PIPELINE_BYTES must be a positive number of bytes.")
+# Uploads bigger than this go to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
 # --- REST API --------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -314,9 +325,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "kfdash API",
-    "DESCRIPTION": "Namespaces, contributors and API tokens of kfdash.",
+    "DESCRIPTION": "kfdash: namespaces, contributors, API tokens and notebooks (/api/v1), "
+                   "and the Kubeflow Pipelines API (/apis/v2beta1, /apis/v1beta1).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets come from the drf-spectacular-sidecar package, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- static files, i18n, logging ---------------------------------------------------

@@ -25,5 +25,7 @@ urlpatterns = [
     path("ns/<str:namespace>/volumes/", notebook_views.volume_list, name="volumes"),
     path("ns/<str:namespace>/volumes/<str:volume>/delete/", notebook_views.volume_delete,
          name="volume-delete"),
+    path("ns/<str:namespace>/", include("pipelines.urls")),  # pipelines and experiments pages
     path("api/", include("dashboard.api.urls")),
+    path("apis/", include("pipelines.api.urls")),  # the Kubeflow Pipelines API
 ]

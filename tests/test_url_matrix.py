@@ -16,11 +16,18 @@ from rest_framework.test import APIClient
 
 # URLs anyone may open: probes, the login flow, the API schema's own auth aside.
 PUBLIC = {"healthz", "readyz", "login", "logout", "oidc_authentication_init",
-          "oidc_authentication_callback", "oidc_logout", "api-schema"}
+          "oidc_authentication_callback", "oidc_logout", "api-schema", "api-docs",
+          "kfp2-healthz", "kfp1-healthz", "kfp-not-found"}
 # URLs about the caller's own account: any logged-in user may use them, and they
 # never show anyone else's data (tested in their own test files).
 OWN_ACCOUNT = {"home", "register", "memberships", "switch-namespace", "tokens",
-               "api-whoami", "api-namespaces", "api-tokens"}
+               "api-whoami", "api-namespaces", "api-tokens",
+               # KFP list and upload calls name their namespace in the query or the body;
+               # tests/pipelines/api proves they refuse namespaces the caller cannot see.
+               "kfp2-experiments", "kfp1-experiments", "kfp2-pipelines", "kfp1-pipelines",
+               "kfp2-pipeline-create", "kfp2-pipeline-upload", "kfp1-pipeline-upload",
+               "kfp2-pipeline-upload-version", "kfp1-pipeline-upload-version",
+               "kfp1-pipeline-versions"}
 METHODS = ("get", "post", "delete")
 
 
@@ -45,17 +52,27 @@ def concrete(route: str, kwargs: dict) -> str:
 def sample_kwargs(profile, owner, member):
     from dashboard.models import ApiToken
     from notebooks.models import Notebook, Volume
+    from pipelines.models import Experiment, Pipeline, PipelineVersion
 
     token, _ = ApiToken.issue(owner, "owners-token")
     Notebook.objects.create(profile=profile, name="nb", image="x", stopped=True,
                             status="stopped")
     Volume.objects.create(profile=profile, name="vol")
+    pipeline = Pipeline.objects.create(profile=profile, name="pl")
+    version = PipelineVersion.objects.create(pipeline=pipeline, name="v1", format="kfp-v2",
+                                             source="", document={},
+                                             graph={"format": "kfp-v2", "name": "pl"})
+    experiment = Experiment.objects.create(profile=profile, name="exp")
     return {"namespace": profile.name, "email": member.email, "token_id": token.pk,
-            "name": "nb", "volume": "vol"}
+            "name": "nb", "volume": "vol", "pipeline_id": pipeline.pk,
+            "version_id": version.pk, "experiment_id": experiment.pk, "pipeline_name": "pl"}
 
 
+NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
 MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "token_id": 999999,
-           "name": "no-such-notebook", "volume": "no-such-volume"}
+           "name": "no-such-notebook", "volume": "no-such-volume", "pipeline_id": NO_SUCH_ID,
+           "version_id": NO_SUCH_ID, "experiment_id": NO_SUCH_ID,
+           "pipeline_name": "no-such-pipeline"}
 
 
 def guarded_urls(sample_kwargs, values=None):

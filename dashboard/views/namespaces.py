@@ -22,13 +22,9 @@ FEED_LENGTH = 50
 @login_required
 def home(request):
     """Land in the namespace chosen last, else the first one, else registration."""
-    visible = access.namespaces_for(request.user)
-    chosen = request.user.selected_namespace
-    if chosen and visible.filter(name=chosen).exists():
-        return redirect("ns-home", chosen)
-    first = visible.values_list("name", flat=True).first()
-    if first:
-        return redirect("ns-home", first)
+    profile = access.default_namespace(request.user)
+    if profile is not None:
+        return redirect("ns-home", profile.name)
     return redirect("register")
 
 

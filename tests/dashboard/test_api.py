@@ -175,3 +175,13 @@ def test_it_serves_an_openapi_schema(api, owner):
 
         schema = yaml.safe_load(response.content)
     assert "/api/v1/namespaces/{namespace}/contributors" in schema["paths"]
+
+
+def test_it_serves_swagger_ui_from_local_assets(client, db):
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "https://" not in html  # nothing from a CDN: the product works offline
+    asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == 200

@@ -76,6 +76,8 @@ def test_it_marks_the_current_section_in_the_left_nav(server, page, create_users
         "Home": f"/ns/{ANA_NS}/",
         "Notebooks": f"/ns/{ANA_NS}/notebooks/",
         "Volumes": f"/ns/{ANA_NS}/volumes/",
+        "Pipelines": f"/ns/{ANA_NS}/pipelines/",
+        "Experiments": f"/ns/{ANA_NS}/experiments/",
         "Contributors": f"/ns/{ANA_NS}/contributors/",
         "API tokens": "/tokens/",
     }

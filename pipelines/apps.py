@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class PipelinesConfig(AppConfig):
+    name = "pipelines"
+    verbose_name = "Pipelines"
+
+    def ready(self) -> None:
+        from dashboard import nav
+
+        nav.register(nav.Section("Pipelines", "pipelines", "pipeline", 20))
+        nav.register(nav.Section("Experiments", "experiments", "experiment", 30))

@@ -1,0 +1,1 @@
+"""Pipeline and experiment pages (the REST API lives in ``pipelines.api``)."""
