@@ -5,6 +5,7 @@ environment, exactly as `make run` starts it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -118,3 +119,16 @@ def start_kfdash(data_dir: Path, **env: str) -> KfdashServer:
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"kfdash did not become ready:\n{server.log()}")
+
+
+def log_in(server: KfdashServer, email: str, password: str) -> requests.Session:
+    """A requests session logged in through the login form, as a browser would be."""
+    browser = requests.Session()
+    form = browser.get(f"{server.url}/login/", timeout=10)
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert csrf, "no CSRF token on the login page"
+    done = browser.post(f"{server.url}/login/", allow_redirects=False, timeout=10, data={
+        "csrfmiddlewaretoken": csrf.group(1), "username": email, "password": password},
+        headers={"Referer": f"{server.url}/login/"})
+    assert done.status_code == 302, f"the login failed: {done.status_code}"
+    return browser
