@@ -52,7 +52,7 @@ def concrete(route: str, kwargs: dict) -> str:
 def sample_kwargs(profile, owner, member):
     from dashboard.models import ApiToken
     from notebooks.models import Notebook, Volume
-    from pipelines.models import Experiment, Pipeline, PipelineVersion
+    from pipelines.models import Artifact, Experiment, Pipeline, PipelineVersion, Run, RunTask
 
     token, _ = ApiToken.issue(owner, "owners-token")
     Notebook.objects.create(profile=profile, name="nb", image="x", stopped=True,
@@ -63,16 +63,25 @@ def sample_kwargs(profile, owner, member):
                                              source="", document={},
                                              graph={"format": "kfp-v2", "name": "pl"})
     experiment = Experiment.objects.create(profile=profile, name="exp")
+    run = Run.objects.create(profile=profile, experiment=experiment, name="run",
+                             format="kfp-v2", document={}, graph=version.graph,
+                             state="SUCCEEDED")
+    task = RunTask.objects.create(run=run, node_id="step", spec_id="step", display_name="step",
+                                  state="SUCCEEDED")
+    artifact = Artifact.objects.create(run=run, task=task, name="out", uri="local://out")
     return {"namespace": profile.name, "email": member.email, "token_id": token.pk,
             "name": "nb", "volume": "vol", "pipeline_id": pipeline.pk,
-            "version_id": version.pk, "experiment_id": experiment.pk, "pipeline_name": "pl"}
+            "version_id": version.pk, "experiment_id": experiment.pk, "pipeline_name": "pl",
+            "run_id": run.pk, "node_id": "step", "task_id": task.pk,
+            "artifact_id": artifact.pk, "artifact_name": "out"}
 
 
 NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
 MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "token_id": 999999,
            "name": "no-such-notebook", "volume": "no-such-volume", "pipeline_id": NO_SUCH_ID,
            "version_id": NO_SUCH_ID, "experiment_id": NO_SUCH_ID,
-           "pipeline_name": "no-such-pipeline"}
+           "pipeline_name": "no-such-pipeline", "run_id": NO_SUCH_ID, "node_id": "no-such-node",
+           "task_id": NO_SUCH_ID, "artifact_id": NO_SUCH_ID, "artifact_name": "no-such-artifact"}
 
 
 def guarded_urls(sample_kwargs, values=None):
