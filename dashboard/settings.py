@@ -305,6 +305,10 @@ KFDASH_INTERNAL_URL = env.str(
 KFDASH_MAX_PIPELINE_BYTES = env.int("KFDASH_MAX_PIPELINE_BYTES", default=32 * 1024 * 1024)
 if KFDASH_MAX_PIPELINE_BYTES <= 0:
     raise ImproperlyConfigured("KFDASH_MAX_PIPELINE_BYTES must be a positive number of bytes.")
+# "Upload from a URL" may fetch from loopback and private networks (a cluster's metadata
+# service, internal services): fine on one's own machine, not in a shared cluster.
+KFDASH_FETCH_PRIVATE_URLS = env.bool("KFDASH_FETCH_PRIVATE_URLS",
+                                     default=KFDASH_PLATFORM == "local")
 # Uploads bigger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

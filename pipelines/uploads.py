@@ -8,7 +8,9 @@ fetched.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import ipaddress
+import socket
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -17,6 +19,8 @@ from pipelines.specs import LoadedPipeline, SpecError, load
 
 FETCH_TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
 CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class PackageTooLarge(SpecError):
@@ -54,32 +58,62 @@ def read_upload(uploaded_file) -> LoadedPipeline:
 
 def fetch_package(url: str) -> LoadedPipeline:
     """Download and load the package at an http(s) URL (KFP's ``package_url``), streaming
-    and stopping as soon as it is over the limit."""
+    and stopping as soon as it is over the limit. Redirects are followed by hand, so
+    that every hop's destination is checked (see ``check_destination``)."""
     url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PackageUnavailable(f"The package URL should be an http:// or https:// URL, "
-                                 f"not {url!r}.")
     limit = max_bytes()
     try:
-        with requests.get(url, stream=True, timeout=FETCH_TIMEOUT,
-                          headers={"Accept": "*/*"}) as response:
-            if response.status_code != 200:
-                raise PackageUnavailable(
-                    f"Fetching {url} failed: the server answered {response.status_code} "
-                    f"{response.reason or ''}".rstrip() + ".")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise too_large(int(declared))
-            chunks, total = [], 0
-            for chunk in response.iter_content(CHUNK):
-                total += len(chunk)
-                if total > limit:
-                    raise too_large()
-                chunks.append(chunk)
+        for _hop in range(MAX_REDIRECTS + 1):
+            check_destination(url)
+            with requests.get(url, stream=True, timeout=FETCH_TIMEOUT, allow_redirects=False,
+                              headers={"Accept": "*/*"}) as response:
+                if response.status_code in REDIRECTS and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status_code != 200:
+                    raise PackageUnavailable(
+                        f"Fetching {url} failed: the server answered {response.status_code} "
+                        f"{response.reason or ''}".rstrip() + ".")
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise too_large(int(declared))
+                chunks, total = [], 0
+                for chunk in response.iter_content(CHUNK):
+                    total += len(chunk)
+                    if total > limit:
+                        raise too_large()
+                    chunks.append(chunk)
+                return load(b"".join(chunks), max_bytes=limit)
+        raise PackageUnavailable(f"Fetching {url} failed: too many redirects.")
     except requests.RequestException as exc:
         raise PackageUnavailable(f"Fetching {url} failed: {_reason(exc)}.") from exc
-    return load(b"".join(chunks), max_bytes=max_bytes())
+
+
+def check_destination(url: str) -> None:
+    """Refuse URLs that are not http(s), and, unless ``KFDASH_FETCH_PRIVATE_URLS``, hosts
+    that resolve to loopback, private, link-local or otherwise non-public addresses (a
+    shared cluster's metadata service and internal services must not be reachable
+    through kfdash). A host re-resolving differently between this check and the request
+    is not prevented; the check stops the plain cases."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PackageUnavailable(f"The package URL should be an http:// or https:// URL, "
+                                 f"not {url!r}.")
+    if settings.KFDASH_FETCH_PRIVATE_URLS:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = {info[4][0] for info in socket.getaddrinfo(
+            parts.hostname, port, type=socket.SOCK_STREAM)}
+    except (OSError, ValueError) as exc:
+        raise PackageUnavailable(f"Fetching {url} failed: its host could not be "
+                                 "resolved.") from exc
+    for address in sorted(addresses):
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not ip.is_global or ip.is_multicast:
+            raise PackageUnavailable(
+                f"kfdash does not fetch packages from {parts.hostname}: it is a local or "
+                f"private address ({ip}). Download the file and upload it instead.")
 
 
 def _reason(exc: requests.RequestException) -> str:
