@@ -177,19 +177,23 @@ def execute_request(code: str, session: str) -> dict:
 
 def run_code(ws, code: str, session: str, timeout: float = 60) -> tuple[str, dict]:
     """Execute ``code`` over a kernel's channels websocket: (its stdout and stderr, the
-    execute_reply's content)."""
+    execute_reply's content). Output comes on iopub and the reply on shell, in no fixed
+    order: done is the reply plus iopub's "idle" for this request."""
     request = execute_request(code, session)
     ws.send(json.dumps(request))
-    output, reply = [], None
+    output, reply, idle = [], None, False
     deadline = time.monotonic() + timeout
-    while reply is None:
+    while reply is None or not idle:
         message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
         if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
             continue
-        if message["msg_type"] == "stream":
+        kind = message["msg_type"]
+        if kind == "stream":
             output.append(message["content"]["text"])
-        elif message["msg_type"] == "error":
+        elif kind == "error":
             output.append("\n".join(message["content"]["traceback"]))
-        elif message["msg_type"] == "execute_reply":
+        elif kind == "status":
+            idle = message["content"]["execution_state"] == "idle"
+        elif kind == "execute_reply":
             reply = message["content"]
     return "".join(output), reply
