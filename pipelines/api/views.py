@@ -93,9 +93,13 @@ def body(request, serializer_class) -> dict:
     return serializer.validated_data
 
 
-def listed(request, listing: Listing, queryset, serializer_class, key: str) -> Response:
+def listed(request, listing: Listing, queryset, serializer_class, key: str,
+           decorate=None) -> Response:
+    """One page of a list; ``decorate`` may re-read the page's rows with costlier columns
+    (joined or computed only for those rows, not for every row the sort looks at)."""
     page = listing.page(queryset, request.query_params)
-    return Response({key: serializer_class(page.items, many=True).data,
+    items = decorate(page.items) if decorate else page.items
+    return Response({key: serializer_class(items, many=True).data,
                      "total_size": page.total_size, "next_page_token": page.next_page_token})
 
 
@@ -370,8 +374,13 @@ class PipelinesV1(KfpView):
                                                s.PipelineV1Serializer)))
     def get(self, request):
         pipelines = scoping.visible_pipelines(request.user, v1_namespace(request))
-        return listed(request, PIPELINES_V1, with_default_version(pipelines),
-                      s.PipelineV1Serializer, "pipelines")
+
+        def with_default_versions(page: list) -> list:
+            rows = with_default_version(pipelines).in_bulk([p.pk for p in page])
+            return [rows[p.pk] for p in page]
+
+        return listed(request, PIPELINES_V1, pipelines, s.PipelineV1Serializer, "pipelines",
+                      decorate=with_default_versions)
 
     @extend_schema(request=s.PipelineV1Request,
                    responses=answers(s.PipelineV1Serializer, 409, 413))

@@ -6,11 +6,12 @@ from pipelines.models.pipelines import (
     Experiment,
     Pipeline,
     PipelineVersion,
+    attach_latest_versions,
     validate_description,
     validate_display_name,
 )
 from pipelines.models.runs import Artifact, Run, RunMetric, RunTask, run_group, runs_group
 
 __all__ = ["DESCRIPTION_MAX", "NAME_MAX", "Artifact", "Experiment", "Pipeline",
-           "PipelineVersion", "Run", "RunMetric", "RunTask", "run_group", "runs_group",
-           "validate_description", "validate_display_name"]
+           "PipelineVersion", "Run", "RunMetric", "RunTask", "attach_latest_versions",
+           "run_group", "runs_group", "validate_description", "validate_display_name"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -59,19 +60,25 @@ class Listing:
         return columns
 
 
-def paginate(request, queryset: QuerySet, sorts: dict[str, list[str]], default: str,
-             params: dict[str, str] | None = None) -> Listing:
-    """Filter by ``?q=`` (name contains), order by ``?sort=`` (a key of ``sorts``), and
-    return ``?page=``: one COUNT and one page query, however many rows there are. Every
+def paginate(request, queryset: QuerySet, sorts: dict[str, list], default: str,
+             params: dict[str, str] | None = None,
+             search: Callable[[QuerySet, str], QuerySet] | None = None,
+             decorate: Callable[[list], list] | None = None) -> Listing:
+    """Filter by ``?q=`` (name contains, or what ``search`` does with it), order by
+    ``?sort=`` (a key of ``sorts``), and return ``?page=``: one COUNT and one page query,
+    however many rows there are (plus what ``decorate`` does to the page's rows). Every
     ordering ends with the primary key, so pages never repeat or skip rows that tie."""
     query = request.GET.get("q", "").strip()
     if query:
-        queryset = queryset.filter(name__icontains=query)
+        queryset = search(queryset, query) if search else queryset.filter(
+            name__icontains=query)
     sort = request.GET.get("sort", default)
     if sort not in sorts:
         sort = default
     queryset = queryset.order_by(*sorts[sort])
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    if decorate is not None:
+        page.object_list = decorate(list(page.object_list))
     first = {}
     for key in sorts:  # the first key offered for a column is its first click
         first.setdefault(key.lstrip("-"), key)

@@ -8,6 +8,7 @@ import uuid
 
 import yaml
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +17,7 @@ from django.urls import reverse
 from dashboard.choices import Role
 from dashboard.decorators import namespace_view
 from pipelines.forms import VERSION, UploadForm
-from pipelines.models import Pipeline, PipelineVersion
+from pipelines.models import Pipeline, PipelineVersion, attach_latest_versions
 from pipelines.views.graph import graph_data
 from pipelines.views.listing import SORTS, paginate
 
@@ -64,9 +65,9 @@ def pipeline_list(request, profile):
         pipelines = pipelines.filter(profile=profile)
     elif tab == "shared":
         pipelines = pipelines.filter(profile__isnull=True)
-    pipelines = pipelines.with_latest_version().only(
-        "id", "name", "description", "created_at", "profile_id")
-    listing = paginate(request, pipelines, SORTS, "-created", {"show": tab})
+    pipelines = pipelines.only("id", "name", "description", "created_at", "profile_id")
+    listing = paginate(request, pipelines, SORTS, "-created", {"show": tab},
+                       decorate=attach_latest_versions)
     return render(request, "pipelines/list.html", {
         "profile": profile, "listing": listing, "tab": tab,
         "tabs": [(key, label, listing.link(show=key, page=None)) for key, label in TABS.items()],
@@ -133,14 +134,21 @@ def _parameter(parameter) -> dict:
 
 
 def _as_yaml(version: PipelineVersion) -> str:
-    """The pipeline file as uploaded when it is YAML; a JSON upload shown as YAML."""
+    """The pipeline file as uploaded when it is YAML; a JSON upload shown as YAML, dumped
+    once per version and process (a 1 MB pipeline takes most of a second to dump)."""
     source = version.source
     if not source.lstrip().startswith(("{", "[")):
         return source
-    documents = [version.document]
-    if version.platform_spec:
-        documents.append(version.platform_spec)
-    return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True)
+    key = f"pipeline-version-yaml:{version.pk}"
+    text = cache.get(key)
+    if text is None:
+        documents = [version.document]
+        if version.platform_spec:
+            documents.append(version.platform_spec)
+        text = yaml.dump_all(documents, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                             sort_keys=False, allow_unicode=True)
+        cache.set(key, text, timeout=24 * 3600)
+    return text
 
 
 @namespace_view(Role.EDIT)
