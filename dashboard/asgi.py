@@ -31,24 +31,36 @@ def notebooks_to(proxy, other):
 
 async def lifespan(scope, receive, send):
     """Start-up and shut-down of the server process: beside it run the notebook culler
-    (local mode) or the notebook watcher (kubernetes mode); at the end the proxy
-    closes its pooled upstream connections."""
+    (local mode) or the notebook watcher (kubernetes mode); in local mode the pipeline
+    engine picks up the runs a previous process left (in the background) and, at the
+    end, stops the steps it runs (they run again at the next start); at the end the
+    proxy closes its pooled upstream connections."""
+    import asyncio
+
     from django.conf import settings
 
+    from dashboard import live
     from notebooks.culling import Culler
     from notebooks.watcher import NotebookWatcher
+    from pipelines.engines import engine as pipeline_engine
 
     worker = None
+    local = settings.KFDASH_PLATFORM == "local"
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            live.serve_on(asyncio.get_running_loop())  # threads publish through this loop
             # Local servers are checked by the culler; a cluster is watched.
-            worker = Culler() if settings.KFDASH_PLATFORM == "local" else NotebookWatcher()
+            worker = Culler() if local else NotebookWatcher()
             worker.start()
+            if local:
+                pipeline_engine().resume()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if worker:
                 worker.stop()
+            if local:
+                await asyncio.to_thread(pipeline_engine().shutdown)
             await notebook_proxy.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -2,10 +2,18 @@
 
 Changes are published only after their transaction commits, so a browser never
 sees a state that was rolled back, and never sees it before a page load would.
+
+Changes are often committed on threads of their own (the local engine's, the culler's).
+``async_to_sync`` would then send from a new event loop of that thread: the in-memory
+layer's queues are not thread-safe, and the loop serving the websockets is not woken
+until something else wakes it (uvicorn ticks every 100 ms). So the process remembers its
+serving loop (``serve_on``, at ASGI start-up) and threads hand their sends to it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -28,11 +36,41 @@ def activity_event(activity) -> dict[str, Any]:
     }
 
 
+log = logging.getLogger(__name__)
+_serving_loop: asyncio.AbstractEventLoop | None = None
+SEND_TIMEOUT = 10.0  # seconds a thread waits for the serving loop to take its send
+
+
+def serve_on(loop: asyncio.AbstractEventLoop) -> None:
+    """Make ``loop`` (the one serving this process's websockets) do every send."""
+    global _serving_loop
+    _serving_loop = loop
+
+
 def publish(group: str, event: dict[str, Any]) -> None:
     """Send ``event`` to every consumer in ``group`` (type ``live.event``)."""
     layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, {"type": "live.event", "event": event})
+    if layer is None:
+        return
+    message = {"type": "live.event", "event": event}
+    loop = _serving_loop
+    if loop is not None and loop.is_running() and not _in_a_loop():
+        sending = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        try:
+            sending.result(SEND_TIMEOUT)
+        except TimeoutError:  # the server is stopping: pages reload what they missed
+            sending.cancel()
+            log.warning("a live update to %s was not sent in %s s", group, SEND_TIMEOUT)
+    else:
+        async_to_sync(layer.group_send)(group, message)
+
+
+def _in_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def publish_on_commit(group: str, event: dict[str, Any]) -> None:

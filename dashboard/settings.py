@@ -312,6 +312,46 @@ KFDASH_FETCH_PRIVATE_URLS = env.bool("KFDASH_FETCH_PRIVATE_URLS",
 # Uploads bigger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+
+def _positive(name: str, value: float, *, zero_ok: bool = False) -> float:
+    """``value``, refused at start-up when negative (or zero, unless that means "off")."""
+    if value < 0 or (value == 0 and not zero_ok):
+        allowed = "a positive number or 0" if zero_ok else "a positive number"
+        raise ImproperlyConfigured(f"{name} must be {allowed}.")
+    return value
+
+
+# The local engine (pipelines/engines/local.py): steps of all runs running at once.
+KFDASH_RUN_PARALLELISM = int(_positive(
+    "KFDASH_RUN_PARALLELISM", env.int("KFDASH_RUN_PARALLELISM", default=os.cpu_count() or 1)))
+# The Python interpreter of steps, by absolute path (a shim such as pyenv's costs ~60 ms a
+# step); "python3"/"python" in a step's command mean it. Empty: the dashboard's own.
+KFDASH_STEP_PYTHON = env.str("KFDASH_STEP_PYTHON", default="")
+if KFDASH_STEP_PYTHON and not (os.path.isabs(KFDASH_STEP_PYTHON)
+                               and os.access(KFDASH_STEP_PYTHON, os.X_OK)):
+    raise ImproperlyConfigured(
+        f"KFDASH_STEP_PYTHON={KFDASH_STEP_PYTHON!r} must be the absolute path of an executable.")
+# Keep at most this much of a step attempt's output (its head and its tail).
+KFDASH_MAX_LOG_BYTES = int(_positive(
+    "KFDASH_MAX_LOG_BYTES", env.int("KFDASH_MAX_LOG_BYTES", default=10 * 1024 * 1024)))
+if KFDASH_MAX_LOG_BYTES < 4096:
+    raise ImproperlyConfigured("KFDASH_MAX_LOG_BYTES must be at least 4096.")
+# Seconds a step attempt may run (0 = no limit); a v1 template's activeDeadlineSeconds or
+# a kfp-kubernetes timeout on the task wins.
+KFDASH_STEP_TIMEOUT = _positive(
+    "KFDASH_STEP_TIMEOUT", env.float("KFDASH_STEP_TIMEOUT", default=24 * 3600.0), zero_ok=True)
+# Seconds between SIGTERM and SIGKILL when a step is terminated or times out.
+KFDASH_STEP_KILL_GRACE = _positive(
+    "KFDASH_STEP_KILL_GRACE", env.float("KFDASH_STEP_KILL_GRACE", default=10.0), zero_ok=True)
+# How v1 (Argo) steps get private copies of the absolute paths they declare: "namespace"
+# (a user and mount namespace per step), "rewrite" (paths rewritten in the command), or
+# "auto" (namespace when this host allows it unprivileged, else rewrite).
+KFDASH_STEP_ISOLATION = env_choice("KFDASH_STEP_ISOLATION", ("auto", "namespace", "rewrite"),
+                                   "auto")
+# KFP v2 Python components start as forks of a Python that has imported the KFP executor
+# (saves ~70 ms a step); 0 starts a fresh interpreter for each.
+KFDASH_STEP_WARM_PYTHON = env.bool("KFDASH_STEP_WARM_PYTHON", default=True)
+
 # --- REST API --------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -102,3 +102,16 @@ def kfdash_server(tmp_path):
     for server in started:
         server.stop()
         stop_all(server.data_dir)  # notebook servers outlive the dashboard by design
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_engine(django_db_setup, django_db_blocker):
+    """After the last test, before the test database goes: any pipeline engine a test
+    started (engine tests, API and page tests that start runs) stops its warm Python and
+    its threads close their database connections (PostgreSQL refuses to drop a
+    database still in use)."""
+    yield
+    from pipelines.engines import _engines
+
+    for started in _engines.values():
+        started.shutdown()

@@ -231,7 +231,8 @@ class Run(models.Model):
     def live_event(self) -> dict[str, Any]:
         return {
             "type": "run", "run_id": str(self.pk), "revision": self.revision,
-            "name": self.name, "state": self.state, "error": self.error,
+            "experiment_id": str(self.experiment_id), "name": self.name, "state": self.state,
+            "error": self.error,
             "storage_state": self.storage_state,
             "created_at": _iso(self.created_at), "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
