@@ -20,7 +20,7 @@ from rest_framework.exceptions import ValidationError
 from dashboard import access
 from dashboard.choices import Role
 from dashboard.models import Profile
-from pipelines.models import Experiment, Pipeline, PipelineVersion
+from pipelines.models import Experiment, Pipeline, PipelineVersion, Run
 
 SHARED = "kubeflow"
 
@@ -117,3 +117,33 @@ def get_version(user, version_id: str, verb: Role | str = Role.VIEW,
         raise Http404(f"No pipeline version with id {version_id}.")
     check_pipeline(user, version.pipeline, verb)
     return version
+
+
+def get_run(user, run_id: str, verb: Role | str = Role.VIEW, queryset=None) -> Run:
+    """A run by id, with its namespace (``queryset`` picks what else is loaded)."""
+    queryset = Run.objects.select_related("profile") if queryset is None else queryset
+    run = queryset.filter(pk=parse_id(run_id, "run")).first()
+    if run is None:
+        raise Http404(f"No run with id {run_id}.")
+    access.get_namespace(user, run.profile.name, verb)
+    return run
+
+
+def profile_for_run(user, experiment: Experiment | None, version: PipelineVersion | None,
+                    namespace: str | None = None) -> Profile:
+    """The namespace a new run goes into (edit role): its experiment's, else the one named,
+    else its pipeline version's, else the caller's default. A version that belongs to
+    another namespace is not found there (404), as the access policy answers for objects
+    a caller should not reach."""
+    if experiment is not None:
+        profile = experiment.profile
+    elif namespace:
+        profile = access.get_namespace(user, namespace, Role.EDIT)
+    elif version is not None and version.pipeline.profile_id is not None:
+        profile = access.get_namespace(user, version.pipeline.profile.name, Role.EDIT)
+    else:
+        profile = profile_to_write(user, None)
+    if version is not None and version.pipeline.profile_id not in (None, profile.pk):
+        raise Http404(f"No pipeline version with id {version.pk} in the namespace "
+                      f"{profile.name}.")
+    return profile

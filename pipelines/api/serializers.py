@@ -218,9 +218,15 @@ class PipelineVersionV2Serializer(_PipelineVersion):
                                          "v1 package; with a platform spec, both nested as "
                                          "{pipeline_spec, platform_spec}."})
     def get_pipeline_spec(self, version) -> dict:
-        if version.platform_spec:  # as the v2 SDK nests a multi-document package
-            return {"pipeline_spec": version.document, "platform_spec": version.platform_spec}
-        return version.document
+        return pipeline_document(version)
+
+
+def pipeline_document(obj) -> dict:
+    """A version's (or a run's) pipeline as submitted; with a platform spec both are nested,
+    as the v2 SDK sends a multi-document package."""
+    if obj.platform_spec:
+        return {"pipeline_spec": obj.document, "platform_spec": obj.platform_spec}
+    return obj.document
 
 
 class PipelineVersionV1Serializer(_PipelineVersion):

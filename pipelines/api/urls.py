@@ -7,7 +7,7 @@ reference suggests while keeping ``<…>`` routes that the URL tests can fill in
 
 from django.urls import path, re_path, register_converter
 
-from pipelines.api import views
+from pipelines.api import run_nodes, runs, runs_v1, views
 
 
 class KfpIdConverter:
@@ -48,6 +48,13 @@ urlpatterns = [
          name="kfp2-pipeline-versions"),
     path(V2 + "pipelines/<kfpid:pipeline_id>/versions/<kfpid:version_id>",
          views.VersionV2.as_view(), name="kfp2-pipeline-version"),
+    path(V2 + "runs", runs.RunsV2.as_view(), name="kfp2-runs"),
+    path(V2 + "runs/<kfpid:run_id>", runs.RunV2.as_view(), name="kfp2-run"),
+    *(path(V2 + f"runs/<kfpid:run_id>:{verb}", runs.RunAction.as_view(verb=verb),
+           name=f"kfp2-run-{verb}") for verb in ("terminate", "retry", "archive", "unarchive")),
+    # Node ids of tasks inside loops may hold "/" (sent as %2F): <path:…> takes them whole.
+    path(V2 + "runs/<kfpid:run_id>/nodes/<path:node_id>/artifacts/<kfpid:artifact_name>:read",
+         run_nodes.ReadArtifact.as_view(), name="kfp2-run-artifact-read"),
     # v1beta1
     path(V1 + "healthz", views.HealthzV1.as_view(), name="kfp1-healthz"),
     path(V1 + "experiments", views.ExperimentsV1.as_view(), name="kfp1-experiments"),
@@ -71,6 +78,17 @@ urlpatterns = [
          name="kfp1-pipeline-version"),
     path(V1 + "pipeline_versions/<kfpid:version_id>/templates",
          views.VersionTemplateV1.as_view(), name="kfp1-pipeline-version-template"),
+    path(V1 + "runs", runs_v1.RunsV1.as_view(), name="kfp1-runs"),
+    path(V1 + "runs/<kfpid:run_id>", runs_v1.RunV1.as_view(), name="kfp1-run"),
+    *(path(V1 + f"runs/<kfpid:run_id>/{verb}", runs.RunAction.as_view(verb=verb),
+           name=f"kfp1-run-{verb}") for verb in ("terminate", "retry")),
+    *(path(V1 + f"runs/<kfpid:run_id>:{verb}", runs.RunAction.as_view(verb=verb),
+           name=f"kfp1-run-{verb}") for verb in ("archive", "unarchive")),
+    path(V1 + "runs/<kfpid:run_id>/nodes/<path:node_id>/artifacts/<kfpid:artifact_name>:read",
+         run_nodes.ReadArtifact.as_view(), name="kfp1-run-artifact-read"),
+    # v1alpha1 serves one thing, a step's log (the KFP UI's log pane reads it).
+    path("v1alpha1/runs/<kfpid:run_id>/nodes/<path:node_id>/log", run_nodes.NodeLog.as_view(),
+         name="kfp-run-node-log"),
     # Anything else under /apis/: a KFP-shaped 404, never an HTML page.
     re_path(r"^.*$", views.not_found, name="kfp-not-found"),
 ]
