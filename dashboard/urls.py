@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from dashboard.views import auth, contributors, health, namespaces, tokens
 from notebooks import views as notebook_views
+from pipelines.views import kfp_links
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -26,6 +27,14 @@ urlpatterns = [
     path("ns/<str:namespace>/volumes/<str:volume>/delete/", notebook_views.volume_delete,
          name="volume-delete"),
     path("ns/<str:namespace>/", include("pipelines.urls")),  # pipelines and experiments pages
+    # The KFP UI's links the kfp SDK prints (#/runs/details/<id>...), as static/js/kfp-links.js
+    # rewrites them: each finds its object and redirects to its namespaced page.
+    path("go/runs/<uuid:run_id>/", kfp_links.go_run, name="go-run"),
+    path("go/experiments/<uuid:experiment_id>/", kfp_links.go_experiment,
+         name="go-experiment"),
+    path("go/pipelines/<uuid:pipeline_id>/", kfp_links.go_pipeline, name="go-pipeline"),
+    path("go/pipelines/<uuid:pipeline_id>/versions/<uuid:version_id>/", kfp_links.go_pipeline,
+         name="go-pipeline-version"),
     path("api/", include("dashboard.api.urls")),
     path("apis/", include("pipelines.api.urls")),  # the Kubeflow Pipelines API
 ]

@@ -10,3 +10,4 @@ class PipelinesConfig(AppConfig):
 
         nav.register(nav.Section("Pipelines", "pipelines", "pipeline", 20))
         nav.register(nav.Section("Experiments", "experiments", "experiment", 30))
+        nav.register(nav.Section("Runs", "runs", "run", 40))

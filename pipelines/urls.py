@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from pipelines.views import experiments, pipelines
+from pipelines.views import experiments, pipelines, run_detail, runs
 
 urlpatterns = [
     path("pipelines/", pipelines.pipeline_list, name="pipelines"),
@@ -22,4 +22,21 @@ urlpatterns = [
          name="experiment-unarchive"),
     path("experiments/<uuid:experiment_id>/delete/", experiments.experiment_delete,
          name="experiment-delete"),
+    # The runs list, "Create run" and the list's bulk actions (pipelines/views/runs.py).
+    path("runs/", runs.run_list, name="runs"),
+    path("runs/new/", runs.run_new, name="run-new"),
+    path("runs/bulk/", runs.run_bulk, name="runs-bulk"),
+    # The run details page, its actions and downloads (pipelines/views/run_detail.py).
+    path("runs/<uuid:run_id>/", run_detail.run_detail, name="run-detail"),
+    path("runs/<uuid:run_id>/terminate/", run_detail.run_terminate, name="run-terminate"),
+    path("runs/<uuid:run_id>/retry/", run_detail.run_retry, name="run-retry"),
+    path("runs/<uuid:run_id>/archive/", run_detail.run_archive, name="run-archive"),
+    path("runs/<uuid:run_id>/unarchive/", run_detail.run_unarchive, name="run-unarchive"),
+    path("runs/<uuid:run_id>/delete/", run_detail.run_delete, name="run-delete"),
+    path("runs/<uuid:run_id>/steps/<uuid:task_id>/", run_detail.run_step, name="run-step"),
+    # A node id names a task inside its groups ("for-loop-2/train.3"): a path.
+    path("runs/<uuid:run_id>/tasks/<path:node_id>/log/", run_detail.task_log,
+         name="run-task-log"),
+    path("runs/<uuid:run_id>/artifacts/<uuid:artifact_id>/", run_detail.artifact_download,
+         name="run-artifact"),
 ]

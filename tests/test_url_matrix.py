@@ -27,7 +27,7 @@ OWN_ACCOUNT = {"home", "register", "memberships", "switch-namespace", "tokens",
                "kfp2-experiments", "kfp1-experiments", "kfp2-pipelines", "kfp1-pipelines",
                "kfp2-pipeline-create", "kfp2-pipeline-upload", "kfp1-pipeline-upload",
                "kfp2-pipeline-upload-version", "kfp1-pipeline-upload-version",
-               "kfp1-pipeline-versions"}
+               "kfp1-pipeline-versions", "kfp2-runs", "kfp1-runs"}
 METHODS = ("get", "post", "delete")
 
 
@@ -176,9 +176,15 @@ def test_it_refuses_strangers_and_anonymous_on_every_websocket(profile, owner, m
 
     from dashboard.routing import websocket_urlpatterns
     from notebooks.models import Notebook
+    from pipelines.models import Experiment, Run, RunTask
 
     Notebook.objects.create(profile=profile, name="nb", image="x")
-    samples = {"namespace": "team-a", "name": "nb"}
+    run = Run.objects.create(profile=profile, name="run", format="kfp-v2", document={},
+                             graph={}, experiment=Experiment.default_for(profile, owner),
+                             state="SUCCEEDED")
+    RunTask.objects.create(run=run, node_id="step", spec_id="step", display_name="step",
+                           state="SUCCEEDED")
+    samples = {"namespace": "team-a", "name": "nb", "run_id": run.pk, "node_id": "step"}
 
     async def refused(user, path):
         communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)

@@ -1,11 +1,13 @@
-"""Experiment pages: the list (active or archived), create, details, archive/unarchive,
-and delete after a confirmation page. Runs arrive with the next issue; until then the
-pages show no run columns rather than empty ones."""
+"""Experiment pages: the list (active or archived, with the states of each one's latest
+runs), create, details (with its runs, in the runs list's table), archive/unarchive, and
+delete after a confirmation page."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,10 +16,12 @@ from django.views.decorators.http import require_POST
 from dashboard.choices import Role
 from dashboard.decorators import namespace_view
 from pipelines.forms import ExperimentForm
-from pipelines.models import Experiment
+from pipelines.models import Experiment, Run
 from pipelines.views.listing import SORTS, paginate
+from pipelines.views.runs import run_table
 
 TABS = {"active": "Active", "archived": "Archived"}
+LATEST_RUNS = 5  # how many of each experiment's latest runs show their state in the list
 
 
 def _experiment(profile, experiment_id) -> Experiment:
@@ -35,12 +39,29 @@ def experiment_list(request, profile):
     experiments = experiments.archived() if tab == "archived" else experiments.available()
     experiments = experiments.only("id", "name", "description", "created_at", "storage_state")
     listing = paginate(request, experiments, SORTS, "-created", {"show": tab})
+    _add_latest_runs(listing.page.object_list)
     return render(request, "pipelines/experiments.html", {
         "profile": profile, "listing": listing, "tab": tab,
         "tabs": [(key, label, listing.link(show=key, page=None))
                  for key, label in TABS.items()],
         "can_edit": profile.role.allows(Role.EDIT),
     })
+
+
+def _add_latest_runs(experiments) -> None:
+    """Each experiment's latest runs (newest first, archived ones left out), for the list's
+    state icons: one query for the whole page, numbering each experiment's runs."""
+    experiments = list(experiments)
+    latest = Run.objects.filter(experiment__in=experiments).available().annotate(
+        rank=Window(RowNumber(), partition_by=F("experiment_id"),
+                    order_by=[F("created_at").desc(), F("pk").desc()]),
+    ).filter(rank__lte=LATEST_RUNS).order_by("experiment_id", "rank").only(
+        "id", "experiment_id", "name", "state") if experiments else []
+    by_experiment: dict = {}
+    for run in latest:
+        by_experiment.setdefault(run.experiment_id, []).append(run)
+    for experiment in experiments:
+        experiment.latest_runs = by_experiment.get(experiment.pk, [])
 
 
 @namespace_view(Role.EDIT)
@@ -60,9 +81,10 @@ def experiment_new(request, profile):
 
 @namespace_view()
 def experiment_detail(request, profile, experiment_id):
+    experiment = _experiment(profile, experiment_id)
     return render(request, "pipelines/experiment_detail.html", {
-        "profile": profile, "experiment": _experiment(profile, experiment_id),
-        "can_edit": profile.role.allows(Role.EDIT),
+        "profile": profile,
+        **run_table(request, profile, Run.objects.filter(experiment=experiment), experiment),
     })
 
 

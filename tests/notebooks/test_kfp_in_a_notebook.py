@@ -1,6 +1,7 @@
 """Pipelines from inside a notebook: in a real JupyterLab spawned by a real kfdash server,
-a kernel cell runs ``kfp.Client()`` with no arguments, compiles a pipeline, uploads it
-and creates an experiment, all as the notebook's creator, in the notebook's namespace."""
+a kernel cell runs ``kfp.Client()`` with no arguments, compiles a pipeline, uploads it,
+creates an experiment and runs the pipeline to the end, all as the notebook's creator,
+in the notebook's namespace."""
 
 from __future__ import annotations
 
@@ -34,8 +35,11 @@ client = kfp.Client()
 pipeline = client.upload_pipeline("greeting.yaml", pipeline_name="greeting")
 experiment = client.create_experiment("notebook-experiment")
 again = client.create_experiment("notebook-experiment")
+run = client.create_run_from_pipeline_func(greeting, arguments={"name": "kfdash"},
+                                           experiment_name="notebook-experiment")
+finished = client.wait_for_run_completion(run.run_id, timeout=120, sleep_duration=0.5)
 print(client.get_user_namespace(), experiment.experiment_id == again.experiment_id,
-      experiment.namespace)
+      experiment.namespace, finished.state, finished.experiment_id == experiment.experiment_id)
 """
 
 
@@ -74,7 +78,8 @@ def test_kfp_client_in_a_kernel_reaches_kfdash_as_the_notebooks_creator(kfdash_s
                            origin=server.url, open_timeout=10) as ws:
         output, reply = run_code(ws, CELL, session, timeout=120)
     assert reply["status"] == "ok", output
-    assert output.splitlines()[-1].split() == [NAMESPACE, "True", NAMESPACE], output
+    assert output.splitlines()[-1].split() == [NAMESPACE, "True", NAMESPACE, "SUCCEEDED",
+                                               "True"], output
 
     # What the cell did is there, in the namespace, made by the notebook's creator.
     experiments = browser.get(f"{server.url}/apis/v2beta1/experiments",
@@ -83,5 +88,9 @@ def test_kfp_client_in_a_kernel_reaches_kfdash_as_the_notebooks_creator(kfdash_s
     pipelines = browser.get(f"{server.url}/apis/v2beta1/pipelines",
                             params={"namespace": NAMESPACE}, timeout=10).json()
     assert [p["display_name"] for p in pipelines["pipelines"]] == ["greeting"]
+    runs = browser.get(f"{server.url}/apis/v2beta1/runs", params={"namespace": NAMESPACE},
+                       timeout=10).json()["runs"]
+    assert [r["state"] for r in runs] == ["SUCCEEDED"]
     activity = browser.get(f"{server.url}/ns/{NAMESPACE}/", timeout=10).text
     assert f"{EMAIL} uploaded the pipeline greeting" in activity
+    assert f"{EMAIL} started the run" in activity

@@ -1,0 +1,225 @@
+"""Runs pages: the runs list (a namespace's, and the same table in each experiment's page),
+"Create run" (from a pipeline version, a file, or a clone of a run), and bulk archive,
+restore and delete of the runs checked in a list."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Value, When
+from django.db.models.functions import Coalesce, Now
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from dashboard.choices import Role
+from dashboard.decorators import namespace_view
+from pipelines.choices import RunState
+from pipelines.engines import EngineError
+from pipelines.models import Experiment, Pipeline, Run, RunMetric
+from pipelines.run_forms import (
+    BULK_ACTIONS,
+    FILE,
+    VERSION,
+    RunBulkForm,
+    RunFilterForm,
+    RunForm,
+    search_runs,
+)
+from pipelines.views.listing import Listing, paginate
+
+TABS = {"active": "Active", "archived": "Archived"}
+METRIC_COLUMNS = 2  # the most common metric names become columns, as in the KFP UI
+# The state column sorts in the order the states are declared (pending, running, done...).
+STATE_RANK = Case(*(When(state=state, then=Value(rank))
+                    for rank, state in enumerate(RunState.values)), default=Value(99))
+RUN_SORTS = {
+    "-created": ["-created_at", "-pk"], "created": ["created_at", "pk"],
+    "name": ["name", "pk"], "-name": ["-name", "-pk"],
+    "state": [STATE_RANK.asc(), "-created_at", "-pk"],
+    "-state": [STATE_RANK.desc(), "-created_at", "-pk"],
+    # Runs not started yet have no duration: last either way.
+    "-duration": [F("duration_sort").desc(nulls_last=True), "-pk"],
+    "duration": [F("duration_sort").asc(nulls_last=True), "pk"],
+}
+# What a row shows; the pipeline documents and parameters stay in the database.
+ROW_FIELDS = ("id", "profile_id", "name", "state", "error", "storage_state", "revision",
+              "created_at", "started_at", "finished_at", "experiment__id", "experiment__name",
+              "pipeline__id", "pipeline__name", "pipeline_version__id",
+              "pipeline_version__name", "pipeline_version__pipeline_id")
+
+
+def run_table(request, profile, runs, experiment: Experiment | None = None) -> dict[str, Any]:
+    """The runs list's context (tabs, filters, sorted page, metric columns) for ``runs``:
+    a namespace's or one experiment's. Four queries whatever the page holds: the count,
+    the page, the common metric names, and those metrics' values for the page."""
+    rendered_at = timezone.now()  # the live list asks for runs created after this
+    tab = request.GET.get("show", "active")
+    if tab not in TABS:
+        tab = "active"
+    runs = runs.archived() if tab == "archived" else runs.available()
+    filters = RunFilterForm(request.GET)
+    runs = filters.apply(runs).select_related("experiment", "pipeline", "pipeline_version") \
+        .only(*ROW_FIELDS).annotate(duration_sort=ExpressionWrapper(
+            Coalesce("finished_at", Now()) - F("started_at"), output_field=DurationField()))
+    listing = paginate(request, runs, RUN_SORTS, "-created",
+                       {"show": tab, **filters.params()}, search=search_runs)
+    rows = list(listing.page.object_list)
+    columns = common_metrics(listing.page.paginator.object_list) if rows else []
+    _add_cells(rows, columns, rendered_at)
+    return {
+        "listing": listing, "runs": rows, "tab": tab, "filters": filters,
+        "tabs": [(key, label, listing.link(show=key, page=None)) for key, label in TABS.items()],
+        "metric_columns": columns, "experiment": experiment,
+        "can_edit": profile.role.allows(Role.EDIT), "rendered_at": rendered_at.isoformat(),
+        "state_labels": dict(RunState.choices), "filtered": _filtered(listing, filters),
+        "clear_link": listing.link(q=None, state=None, metric=None, page=None),
+        "first_page_link": listing.link(page=None),
+    }
+
+
+def _filtered(listing: Listing, filters: RunFilterForm) -> bool:
+    return bool(listing.query or filters.data.get("state") or filters.data.get("metric"))
+
+
+def common_metrics(runs) -> list[dict[str, Any]]:
+    """The metric names most of ``runs`` have (one aggregate query), most common first."""
+    return list(RunMetric.objects.filter(run__in=runs.order_by().values("pk"))
+                .values("name").annotate(runs=Count("run", distinct=True))
+                .order_by("-runs", "name")[:METRIC_COLUMNS])
+
+
+def _add_cells(rows: list[Run], columns: list[dict], now) -> None:
+    """Per row: its duration in words and its value of each metric column (one query; a
+    metric several steps report shows the one recorded last)."""
+    cells: dict[tuple, str] = {}
+    if columns:
+        for run_id, name, value, format in RunMetric.objects.filter(
+                run_id__in=[run.pk for run in rows], name__in=[c["name"] for c in columns]
+        ).order_by("-pk").values_list("run_id", "name", "value", "format"):
+            cells.setdefault((run_id, name), metric_text(value, format))
+    for run in rows:
+        run.duration_text = duration_text(run.started_at, run.finished_at, now)
+        run.metric_cells = [cells.get((run.pk, c["name"]), "") for c in columns]
+
+
+def duration_text(started, finished, now) -> str:
+    """'4.2 s', '3 min 5 s', '2 h 10 min'; empty before the run starts."""
+    if started is None:
+        return ""
+    seconds = max(((finished or now) - started) / timedelta(seconds=1), 0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
+
+
+def metric_text(value: float, format: str) -> str:
+    """As the KFP UI shows metrics: three decimals, or a percentage."""
+    return f"{value * 100:.1f}%" if format == "PERCENTAGE" else f"{value:.3f}"
+
+
+@namespace_view()
+def run_list(request, profile):
+    table = run_table(request, profile, Run.objects.filter(profile=profile))
+    return render(request, "pipelines/runs.html", {"profile": profile, **table})
+
+
+# --- create run ---------------------------------------------------------------------------
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    """An id from the query string; one that is not a UUID names nothing: 404."""
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise Http404("No such object.") from None
+
+
+def _initial(request, profile) -> dict[str, Any]:
+    """What the query string chooses: ``?pipeline=&version=`` (from a pipeline's page),
+    ``?experiment=`` (from an experiment's page), ``?source=file``. Ids this namespace
+    cannot see are 404, as everywhere."""
+    initial: dict[str, Any] = {}
+    pipeline_id = _uuid(request.GET.get("pipeline"))
+    if pipeline_id:
+        pipeline = get_object_or_404(Pipeline.objects.visible_in(profile).only("id"),
+                                     pk=pipeline_id)
+        initial.update(source=VERSION, pipeline=str(pipeline.pk))
+        version_id = _uuid(request.GET.get("version"))
+        if version_id:
+            get_object_or_404(pipeline.versions.only("id"), pk=version_id)
+            initial["version"] = str(version_id)
+    experiment_id = _uuid(request.GET.get("experiment"))
+    if experiment_id:
+        get_object_or_404(Experiment.objects.available().only("id"), profile=profile,
+                          pk=experiment_id)
+        initial["experiment"] = str(experiment_id)
+    if request.GET.get("source") == FILE:
+        initial["source"] = FILE
+    return initial
+
+
+@namespace_view(Role.EDIT)
+def run_new(request, profile):
+    clone_id = _uuid(request.GET.get("clone"))
+    clone = get_object_or_404(Run, profile=profile, pk=clone_id) if clone_id else None
+    posted = request.method == "POST"
+    form = RunForm(request.POST if posted else None, request.FILES if posted else None,
+                   profile=profile, user=request.user, clone=clone,
+                   initial=_initial(request, profile), refresh="refresh" in request.POST)
+    if posted and not form.reviewing and form.is_valid():
+        try:
+            run = form.start()
+        except ValidationError as exc:
+            form.add_start_errors(exc)
+        else:
+            return redirect("run-detail", profile.name, run.pk)
+    return render(request, "pipelines/run_new.html", {
+        "profile": profile, "form": form, "clone": clone,
+        "cancel_url": reverse("runs", args=[profile.name]),
+    })
+
+
+# --- bulk actions -------------------------------------------------------------------------
+
+
+def _next_url(request, default: str) -> str:
+    """Back to the list the buttons were on (its tab, filters and page), else ``default``."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+@namespace_view(Role.EDIT)
+@require_POST
+def run_bulk(request, profile):
+    back = _next_url(request, reverse("runs", args=[profile.name]))
+    form = RunBulkForm(request.POST, profile=profile)
+    if not form.is_valid():
+        messages.error(request, " ".join(m for ms in form.errors.values() for m in ms))
+        return redirect(back)
+    if form.needs_confirmation:
+        return render(request, "pipelines/runs_confirm_delete.html", {
+            "profile": profile, "runs": form.cleaned_data["runs"], "next": back})
+    try:
+        done = form.apply(request.user)
+    except EngineError as exc:
+        messages.error(request, str(exc))
+    else:
+        count = len(done)
+        messages.success(request, f"{count} run{'s' if count != 1 else ''} "
+                                  f"{BULK_ACTIONS[form.cleaned_data['action']]}.")
+    return redirect(back)
