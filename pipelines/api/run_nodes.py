@@ -24,7 +24,7 @@ from pipelines.api import run_serializers as rs
 from pipelines.api import scoping
 from pipelines.api import serializers as s
 from pipelines.api.views import KfpView, PayloadTooLarge, answers, path_id
-from pipelines.engines import EngineError, engine_for, layout
+from pipelines.engines import EngineError, engine_for
 from pipelines.models import Artifact, Run, RunTask
 
 # An artifact travels base64 inside a JSON body held in memory: bigger ones are downloaded
@@ -82,14 +82,11 @@ class ReadArtifact(KfpView):
 
 
 def stored_path(artifact: Artifact) -> Path:
-    """The artifact's file or folder in the store; 404 when it is not there, or when its
-    recorded path would lead outside the store."""
     if not artifact.path:
         raise Http404(f"The artifact {artifact.name} is not in kfdash's artifact store "
                       f"({artifact.uri}).")
-    root = layout.artifacts_root().resolve()
-    path = (root / artifact.path).resolve()
-    if not path.is_relative_to(root) or path == root or not path.exists():
+    path = artifact.stored_file()
+    if path is None:
         raise Http404(f"The artifact {artifact.name}'s file is no longer stored.")
     return path
 

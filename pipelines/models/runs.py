@@ -354,6 +354,19 @@ class Artifact(models.Model):
     def __str__(self) -> str:
         return self.uri
 
+    def stored_file(self):
+        """The artifact's file or folder in the local store (a ``Path``), or None when it is
+        not in the store, no longer there, or its recorded path would lead outside it."""
+        from pipelines.engines import layout
+
+        if not self.path:
+            return None
+        root = layout.artifacts_root().resolve()
+        path = (root / self.path).resolve()
+        if not path.is_relative_to(root) or path == root or not path.exists():
+            return None
+        return path
+
 
 class RunMetric(models.Model):
     """A scalar metric of a run (v1 ``mlpipeline-metrics``, v2 ``system.Metrics``): the runs

@@ -4,13 +4,11 @@ and deleting a pipeline or one version after a confirmation page."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import yaml
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
@@ -18,20 +16,11 @@ from dashboard.choices import Role
 from dashboard.decorators import namespace_view
 from pipelines.forms import VERSION, UploadForm
 from pipelines.models import Pipeline, PipelineVersion, attach_latest_versions
+from pipelines.views import query_uuid
 from pipelines.views.graph import graph_data
 from pipelines.views.listing import SORTS, paginate
 
 TABS = {"all": "All", "private": "Private", "shared": "Shared"}
-
-
-def _uuid(value: str | None) -> uuid.UUID | None:
-    """An id from the query string; one that is not a UUID names nothing: 404."""
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise Http404("No such object.") from None
 
 
 def _pipeline(profile, pipeline_id) -> Pipeline:
@@ -81,7 +70,7 @@ def pipeline_upload(request, profile):
     chosen = request.GET.get("pipeline")
     if chosen:
         initial = {"target": VERSION,
-                   "pipeline": _changeable(request, profile, _uuid(chosen)).pk}
+                   "pipeline": _changeable(request, profile, query_uuid(chosen)).pk}
     form = UploadForm(request.POST or None, request.FILES or None, profile=profile,
                       user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -106,7 +95,7 @@ def pipeline_detail(request, profile, pipeline_id):
     # The list of versions leaves out their (possibly large) files and graphs.
     versions = list(pipeline.versions.only("id", "pipeline_id", "name", "description",
                                            "created_at"))
-    chosen = _uuid(request.GET.get("version")) or pipeline.default_version_id
+    chosen = query_uuid(request.GET.get("version")) or pipeline.default_version_id
     version = None
     if chosen:
         version = get_object_or_404(PipelineVersion, pipeline=pipeline, pk=chosen)

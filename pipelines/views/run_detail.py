@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import tarfile
-import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,8 +32,9 @@ from django.views.decorators.http import require_POST
 from dashboard.choices import Role
 from dashboard.decorators import namespace_view
 from pipelines.choices import RunState, TaskKind, TaskState
-from pipelines.engines import EngineError, engine_for, layout
+from pipelines.engines import EngineError, engine_for
 from pipelines.models import Artifact, Run, RunTask
+from pipelines.views import query_uuid
 from pipelines.views.graph import graph_data
 from pipelines.views.runs import duration_text
 
@@ -70,7 +70,7 @@ def run_detail(request, profile, run_id):
     step = None
     chosen = request.GET.get("step")
     if chosen:  # without JavaScript, a step's panel is a link: ?step=<task id>
-        step = _step(run, _task(run, pk=_uuid(chosen)), spec, graph, with_log=True)
+        step = _step(run, _task(run, pk=query_uuid(chosen)), spec, graph, with_log=True)
     can_edit = profile.role.allows(Role.EDIT)
     return render(request, "pipelines/run_detail.html", {
         "profile": profile, "run": run, "spec": spec, "graph": graph,
@@ -82,13 +82,6 @@ def run_detail(request, profile, run_id):
         "page_data": _page_data(profile, run),
         "states": [(state, TaskState(state).label) for state in TaskState.values],
     })
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise Http404("No such step.") from None
 
 
 def _page_data(profile, run: Run) -> dict[str, Any]:
@@ -279,7 +272,9 @@ def artifact_download(request, profile, run_id, artifact_id):
     wrote is never rendered by the browser on kfdash's origin."""
     run = _run(profile, run_id)
     artifact = get_object_or_404(Artifact, run=run, pk=artifact_id)
-    path = _stored_file(artifact)
+    path = artifact.stored_file()
+    if path is None:
+        raise Http404("This artifact's file is not in kfdash's artifact store.")
     name = _filename(artifact.name)
     if path.is_dir():
         response = StreamingHttpResponse(_tar_gz(path), content_type="application/octet-stream")
@@ -290,18 +285,6 @@ def artifact_download(request, profile, run_id, artifact_id):
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"
     return response
-
-
-def _stored_file(artifact: Artifact) -> Path:
-    """The artifact's file or folder in the store; 404 when it is not there, or when its
-    recorded path would lead outside the store."""
-    if not artifact.path:
-        raise Http404("This artifact is not in kfdash's artifact store.")
-    root = layout.artifacts_root().resolve()
-    path = (root / artifact.path).resolve()
-    if not path.is_relative_to(root) or path == root or not path.exists():
-        raise Http404("The artifact's file is no longer stored.")
-    return path
 
 
 def _filename(name: str) -> str:

@@ -4,7 +4,6 @@ restore and delete of the runs checked in a list."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Value, When
 from django.db.models.functions import Coalesce, Now
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -33,6 +31,7 @@ from pipelines.run_forms import (
     RunForm,
     search_runs,
 )
+from pipelines.views import query_uuid
 from pipelines.views.listing import Listing, paginate
 
 TABS = {"active": "Active", "archived": "Archived"}
@@ -136,31 +135,21 @@ def run_list(request, profile):
 # --- create run ---------------------------------------------------------------------------
 
 
-def _uuid(value: str | None) -> uuid.UUID | None:
-    """An id from the query string; one that is not a UUID names nothing: 404."""
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise Http404("No such object.") from None
-
-
 def _initial(request, profile) -> dict[str, Any]:
     """What the query string chooses: ``?pipeline=&version=`` (from a pipeline's page),
     ``?experiment=`` (from an experiment's page), ``?source=file``. Ids this namespace
     cannot see are 404, as everywhere."""
     initial: dict[str, Any] = {}
-    pipeline_id = _uuid(request.GET.get("pipeline"))
+    pipeline_id = query_uuid(request.GET.get("pipeline"))
     if pipeline_id:
         pipeline = get_object_or_404(Pipeline.objects.visible_in(profile).only("id"),
                                      pk=pipeline_id)
         initial.update(source=VERSION, pipeline=str(pipeline.pk))
-        version_id = _uuid(request.GET.get("version"))
+        version_id = query_uuid(request.GET.get("version"))
         if version_id:
             get_object_or_404(pipeline.versions.only("id"), pk=version_id)
             initial["version"] = str(version_id)
-    experiment_id = _uuid(request.GET.get("experiment"))
+    experiment_id = query_uuid(request.GET.get("experiment"))
     if experiment_id:
         get_object_or_404(Experiment.objects.available().only("id"), profile=profile,
                           pk=experiment_id)
@@ -172,7 +161,7 @@ def _initial(request, profile) -> dict[str, Any]:
 
 @namespace_view(Role.EDIT)
 def run_new(request, profile):
-    clone_id = _uuid(request.GET.get("clone"))
+    clone_id = query_uuid(request.GET.get("clone"))
     clone = get_object_or_404(Run, profile=profile, pk=clone_id) if clone_id else None
     posted = request.method == "POST"
     form = RunForm(request.POST if posted else None, request.FILES if posted else None,
