@@ -316,6 +316,13 @@ class Experiment(models.Model):
                             self.name)
 
     def remove(self, by) -> None:
+        """Delete the experiment and its runs: each run is removed as a run is (stopped if
+        still going, its logs and artifacts deleted), not just its rows."""
         name, profile = self.name, self.profile
+        runs = list(self.runs.light())
+        for run in runs:
+            run.remove(by, record=False)
         self.delete()
-        profile.record(by, "experiment", f"{by.email} deleted the experiment {name}", name)
+        also = f" and its {len(runs)} run{'s' if len(runs) != 1 else ''}" if runs else ""
+        profile.record(by, "experiment", f"{by.email} deleted the experiment {name}{also}",
+                       name)

@@ -265,14 +265,16 @@ class Run(models.Model):
             self.commit_changes(storage_state=state)
             self.profile.record(by, "run", f"{by.email} {verb} the run {self.name}", self.name)
 
-    def remove(self, by) -> None:
-        """Delete the run, its tasks, logs and artifacts; a run still going is stopped first."""
+    def remove(self, by, record: bool = True) -> None:
+        """Delete the run, its tasks, logs and artifacts; a run still going is stopped first.
+        ``record=False`` when a bigger deletion (its experiment's) says it once."""
         if not self.is_finished:
             _engine_for(self).terminate(self)
         _engine_for(self).forget(self)
         name, profile = self.name, self.profile
         self.delete()
-        profile.record(by, "run", f"{by.email} deleted the run {name}", name)
+        if record:
+            profile.record(by, "run", f"{by.email} deleted the run {name}", name)
 
 
 class RunTask(models.Model):

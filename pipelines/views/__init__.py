@@ -16,3 +16,9 @@ def query_uuid(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         raise Http404("No such object.") from None
+
+
+def runs_confirmed(request, run_count: int) -> bool:
+    """A deletion that concerns runs (they were started from a pipeline, or belong to an
+    experiment) is refused until the person ticks that they saw it (``confirm_runs``)."""
+    return run_count == 0 or request.POST.get("confirm_runs") == "on"

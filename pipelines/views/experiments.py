@@ -17,6 +17,7 @@ from dashboard.choices import Role
 from dashboard.decorators import namespace_view
 from pipelines.forms import ExperimentForm
 from pipelines.models import Experiment, Run
+from pipelines.views import runs_confirmed
 from pipelines.views.listing import SORTS, paginate
 from pipelines.views.runs import run_table
 
@@ -118,10 +119,12 @@ def _back(request, default: str, profile, experiment) -> str:
 @namespace_view(Role.EDIT)
 def experiment_delete(request, profile, experiment_id):
     experiment = _experiment(profile, experiment_id)
-    if request.method == "POST":
+    run_count = experiment.runs.count()
+    if request.method == "POST" and runs_confirmed(request, run_count):
         experiment.remove(request.user)
         messages.success(request, f"The experiment {experiment.name} is deleted.")
         return redirect("experiments", profile.name)
     return render(request, "pipelines/confirm_delete.html", {
-        "profile": profile, "experiment": experiment,
+        "profile": profile, "experiment": experiment, "run_count": run_count,
+        "unconfirmed": request.method == "POST",
     })

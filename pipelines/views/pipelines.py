@@ -15,8 +15,8 @@ from django.urls import reverse
 from dashboard.choices import Role
 from dashboard.decorators import namespace_view
 from pipelines.forms import VERSION, UploadForm
-from pipelines.models import Pipeline, PipelineVersion, attach_latest_versions
-from pipelines.views import query_uuid
+from pipelines.models import Pipeline, PipelineVersion, Run, attach_latest_versions
+from pipelines.views import query_uuid, runs_confirmed
 from pipelines.views.graph import graph_data
 from pipelines.views.listing import SORTS, paginate
 
@@ -143,13 +143,14 @@ def _as_yaml(version: PipelineVersion) -> str:
 @namespace_view(Role.EDIT)
 def pipeline_delete(request, profile, pipeline_id):
     pipeline = _changeable(request, profile, pipeline_id)
-    if request.method == "POST":
+    run_count = Run.objects.filter(pipeline=pipeline).count()
+    if request.method == "POST" and runs_confirmed(request, run_count):
         pipeline.remove(request.user)
         messages.success(request, f"The pipeline {pipeline.name} is deleted.")
         return redirect("pipelines", profile.name)
     return render(request, "pipelines/confirm_delete.html", {
-        "profile": profile, "pipeline": pipeline,
-        "version_count": pipeline.versions.count(),
+        "profile": profile, "pipeline": pipeline, "run_count": run_count,
+        "version_count": pipeline.versions.count(), "unconfirmed": request.method == "POST",
     })
 
 
@@ -158,10 +159,12 @@ def version_delete(request, profile, pipeline_id, version_id):
     pipeline = _changeable(request, profile, pipeline_id)
     version = get_object_or_404(pipeline.versions.only("id", "pipeline_id", "name",
                                                        "created_at"), pk=version_id)
-    if request.method == "POST":
+    run_count = version.runs.count()
+    if request.method == "POST" and runs_confirmed(request, run_count):
         version.remove(request.user)
         messages.success(request, f"Version {version.name} of {pipeline.name} is deleted.")
         return redirect("pipeline-detail", profile.name, pipeline.pk)
     return render(request, "pipelines/confirm_delete.html", {
-        "profile": profile, "pipeline": pipeline, "version": version,
+        "profile": profile, "pipeline": pipeline, "version": version, "run_count": run_count,
+        "unconfirmed": request.method == "POST",
     })
