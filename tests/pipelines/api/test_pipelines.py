@@ -290,3 +290,15 @@ def test_it_answers_unknown_api_paths_with_a_kfp_404(api, member):
     assert response.status_code == 404
     assert response.json()["code"] == 5 and "/apis/v2beta1/nothing/here" in \
         response.json()["message"]
+
+
+def test_it_answers_a_post_to_an_unknown_path_with_the_same_404_not_a_csrf_page(owner):
+    from rest_framework.test import APIClient
+
+    from dashboard.models import ApiToken
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(owner, 't')[1]}")
+    client.cookies["sessionid"] = "whatever-the-browser-had"
+    response = client.post("/apis/v1beta1/runs/a:b:archive")  # ':' is never in an id
+    assert response.status_code == 404 and response.json()["code"] == 5
