@@ -376,6 +376,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's assets come from the drf-spectacular-sidecar package, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "dashboard.api.schema.document_errors"],
 }
 
 # --- static files, i18n, logging ---------------------------------------------------

@@ -90,5 +90,5 @@ urlpatterns = [
     path("v1alpha1/runs/<kfpid:run_id>/nodes/<path:node_id>/log", run_nodes.NodeLog.as_view(),
          name="kfp-run-node-log"),
     # Anything else under /apis/: a KFP-shaped 404, never an HTML page.
-    re_path(r"^.*$", views.not_found, name="kfp-not-found"),
+    re_path(r"^[\s\S]*$", views.not_found, name="kfp-not-found"),  # newlines too
 ]

@@ -302,3 +302,8 @@ def test_it_answers_a_post_to_an_unknown_path_with_the_same_404_not_a_csrf_page(
     client.cookies["sessionid"] = "whatever-the-browser-had"
     response = client.post("/apis/v1beta1/runs/a:b:archive")  # ':' is never in an id
     assert response.status_code == 404 and response.json()["code"] == 5
+
+
+def test_it_answers_paths_with_control_characters_with_the_same_404(api, member):
+    response = api(member).get("/apis/v1beta1/runs/r/nodes/a%0Ab/artifacts/x:read")
+    assert response.status_code == 404 and response.json()["code"] == 5
