@@ -98,6 +98,13 @@ def host_entries() -> list[HostEntry]:
     return entries
 
 
+def interpreter_roots(python: str) -> list[str]:
+    """The folders an interpreter needs: its virtualenv as named (``.venv/bin/python`` is a
+    link out of it, but its packages are in it) and the installation the link leads to."""
+    named = Path(python).absolute()
+    return [str(named.parent.parent), str(named.resolve().parent.parent)]
+
+
 def namespaces_available(python: str, scratch: Path) -> tuple[bool, str]:
     """Whether steps can get a private root here (tried once per interpreter): (yes, "")
     or (no, why)."""

@@ -219,9 +219,9 @@ def _prepare_v1(execution, instance, attempt: int) -> Prepared:
     outputs = argo_templates.outputs(template)
     inputs = argo_templates.input_artifacts(template)
     mode = engine.isolation_mode()
-    python = Path(engine.step_python).resolve()
     plan = isolation.PathPlan(mode, folder, [d.path for d in [*outputs, *inputs]],
-                              keep=[str(layout.data_dir()), str(python.parent.parent)])
+                              keep=[str(layout.data_dir()),
+                                    *isolation.interpreter_roots(engine.step_python)])
     exec_argv = plan.command(engine.step_python, _python_argv(argv, engine.step_python))
     env = step_environment(execution, folder, declared_env)
     if mode == "namespace":

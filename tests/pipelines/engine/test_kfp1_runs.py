@@ -56,6 +56,22 @@ def test_steps_running_together_each_have_their_own_absolute_paths(
     assert tasks["join"].state == "SUCCEEDED"
 
 
+def test_a_step_interpreter_in_a_virtualenv_under_tmp_is_there_in_the_private_root(
+        start_run, kfp1_packages, settings, tmp_path, engine):
+    """A checkout in /tmp (as CI clones it) has its .venv there: the private /tmp of a v1
+    step must still hold it, though .venv/bin/python links out of it."""
+    import sys
+
+    assert str(tmp_path).startswith("/tmp/")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")],
+                   check=True)
+    settings.KFDASH_STEP_PYTHON = str(tmp_path / "venv" / "bin" / "python")
+    settings.KFDASH_STEP_ISOLATION = "namespace"
+    run = wait_for(start_run(package(kfp1_packages, "sum_sq"), a="1", b="1"))
+    assert run.state == "SUCCEEDED", run.error
+    assert tasks_of(run)["sum-sq"].runtime["mode"] == "namespace"
+
+
 def test_it_follows_argo_conditions_and_loops(start_run, kfp1_packages, engine):
     run = wait_for(start_run(package(kfp1_packages, "control_v1"), limit="10"))
     assert run.state == "SUCCEEDED", run.error
