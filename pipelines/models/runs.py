@@ -108,6 +108,10 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["profile", "storage_state", "-created_at"]),
             models.Index(fields=["experiment", "storage_state", "-created_at"]),
+            # The KFP API lists pages by (created_at, id) whatever the storage state: these
+            # spare the database a sort of every run of the namespace for each page.
+            models.Index(fields=["profile", "created_at", "id"], name="run_ns_created"),
+            models.Index(fields=["experiment", "created_at", "id"], name="run_exp_created"),
             models.Index(fields=["state"]),
         ]
 
