@@ -1,6 +1,7 @@
 """Stopping steps and reading their logs: terminate (with children that hide and ignore
 SIGTERM), timeouts, a step printing 100 MB, following a log while the step runs."""
 
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -138,9 +139,11 @@ def test_a_dashboard_shutdown_stops_steps_without_spending_their_attempts(
 
 def test_python_in_a_command_means_the_step_interpreter(start_run, kfp2_package, settings,
                                                         engine):
-    other = "/usr/bin/python3"
-    if not Path(other).exists():
-        pytest.skip(f"{other} is not installed")
+    # Another name of this virtualenv's interpreter (a venv has python, python3 and
+    # python3.X): a step interpreter that is not the dashboard's, with kfp importable.
+    here = Path(sys.executable)
+    other = next(str(here.with_name(name)) for name in ("python3", "python3.11", "python")
+                 if name != here.name and here.with_name(name).exists())
     settings.KFDASH_STEP_PYTHON = other
     run = wait_for(start_run(kfp2_package("pythons")))
     assert run.state == "SUCCEEDED", run.error
