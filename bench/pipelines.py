@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from kfp import compiler, dsl  # noqa: E402
+from measure import Table, get, measure_get, repeat  # noqa: E402  (bench/measure.py)
 
 BLOCKS = 50  # of 10 tasks each
 MANY = 10_000  # pipelines, and experiments
@@ -108,80 +108,6 @@ def compiled(pipeline, suffix: str) -> bytes:
     compiler.Compiler().compile(pipeline, str(path))
     return path.read_bytes()
 
-
-# --- measuring --------------------------------------------------------------------------
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f}"
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def repeat(function, times: int, warmup: int = 1) -> list[float]:
-    for _ in range(warmup):
-        function()
-    result = []
-    for _ in range(times):
-        began = time.perf_counter()
-        function()
-        result.append(time.perf_counter() - began)
-    return result
-
-
-class Table:
-    def __init__(self) -> None:
-        self.rows: list[tuple] = []
-
-    def add(self, what: str, times: list[float], size: int | None = None,
-            queries: int | None = None) -> None:
-        self.rows.append((what, times, size, queries))
-        extra = ""
-        if size is not None:
-            extra += f", {size / 1024:.1f} KiB"
-        if queries is not None:
-            extra += f", {queries} queries"
-        print(f"  {what}: p50 {ms(statistics.median(times))} ms, p95 "
-              f"{ms(quantile(times, 0.95))} ms, min-max {ms(min(times))}-{ms(max(times))} ms "
-              f"(of {len(times)}){extra}", flush=True)
-
-    def markdown(self) -> str:
-        lines = ["| what | n | p50 ms | p95 ms | min-max ms | size | queries |",
-                 "|---|---|---|---|---|---|---|"]
-        for what, times, size, queries in self.rows:
-            lines.append(
-                f"| {what} | {len(times)} | {ms(statistics.median(times))} | "
-                f"{ms(quantile(times, 0.95))} | {ms(min(times))}-{ms(max(times))} | "
-                f"{'' if size is None else f'{size / 1024:.1f} KiB'} | "
-                f"{'' if queries is None else queries} |")
-        return "\n".join(lines)
-
-
-def get(client: Client, url: str):
-    response = client.get(url)
-    if response.status_code != 200:
-        raise SystemExit(f"GET {url} answered {response.status_code}: "
-                         f"{response.content[:500]!r}")
-    return response
-
-
-def measure_get(table: Table, client: Client, what: str, url: str, times: int,
-                show_queries: bool = False):
-    reset_queries()  # the client's request_started resets the log: start from empty
-    with CaptureQueriesContext(connection) as captured:
-        response = get(client, url)
-    if show_queries:
-        for query in captured.captured_queries:
-            print(f"      {query['time']}s {query['sql'][:300]}")
-    queries = len(captured.captured_queries)  # read before the next request resets the log
-    table.add(what, repeat(lambda: get(client, url), times, warmup=1), len(response.content),
-              queries)
-    return response
-
-
-# --- the data ---------------------------------------------------------------------------
 
 def bulk_lists(profile, user, tiny) -> None:
     """MANY pipelines with one small version each, and MANY experiments, created one
