@@ -28,10 +28,8 @@ urlpatterns = [
     path("runs/bulk/", runs.run_bulk, name="runs-bulk"),
     # The run details page, its actions and downloads (pipelines/views/run_detail.py).
     path("runs/<uuid:run_id>/", run_detail.run_detail, name="run-detail"),
-    path("runs/<uuid:run_id>/terminate/", run_detail.run_terminate, name="run-terminate"),
-    path("runs/<uuid:run_id>/retry/", run_detail.run_retry, name="run-retry"),
-    path("runs/<uuid:run_id>/archive/", run_detail.run_archive, name="run-archive"),
-    path("runs/<uuid:run_id>/unarchive/", run_detail.run_unarchive, name="run-unarchive"),
+    *(path(f"runs/<uuid:run_id>/{action}/", run_detail.run_action, {"action": action},
+           name=f"run-{action}") for action in run_detail.ACTIONS),
     path("runs/<uuid:run_id>/delete/", run_detail.run_delete, name="run-delete"),
     path("runs/<uuid:run_id>/steps/<uuid:task_id>/", run_detail.run_step, name="run-step"),
     # A node id names a task inside its groups ("for-loop-2/train.3"): a path.

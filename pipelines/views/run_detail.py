@@ -14,7 +14,7 @@ import json
 import re
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -323,49 +323,29 @@ def _tar_gz(folder: Path) -> Iterator[bytes]:
 # --- actions ----------------------------------------------------------------------------
 
 
-def _act(request, run: Run, action: Callable[[Any], None], done: str) -> None:
-    """Do ``action`` as the user; a refusal (a finished run cannot be terminated…) becomes a
-    message on the page rather than an error page."""
+# What each action on the run page says once done ("{name}": the run's name).
+ACTIONS = {
+    "terminate": "Terminating the run {name}.",
+    "retry": "Retrying the failed and canceled steps of {name}; the others keep their results.",
+    "archive": "The run {name} is archived.",
+    "unarchive": "The run {name} is restored.",
+}
+
+
+@namespace_view(Role.EDIT)
+@require_POST
+def run_action(request, profile, run_id, action: str):
+    """Terminate, retry, archive or restore the run as the user; a refusal (a finished run
+    cannot be terminated…) becomes a message on the page rather than an error page."""
+    run = _run(profile, run_id)
     try:
-        action(request.user)
+        getattr(run, action)(request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     except EngineError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, done)
-
-
-@namespace_view(Role.EDIT)
-@require_POST
-def run_terminate(request, profile, run_id):
-    run = _run(profile, run_id)
-    _act(request, run, run.terminate, f"Terminating the run {run.name}.")
-    return redirect("run-detail", profile.name, run.pk)
-
-
-@namespace_view(Role.EDIT)
-@require_POST
-def run_retry(request, profile, run_id):
-    run = _run(profile, run_id)
-    _act(request, run, run.retry,
-         f"Retrying the failed and canceled steps of {run.name}; the others keep their results.")
-    return redirect("run-detail", profile.name, run.pk)
-
-
-@namespace_view(Role.EDIT)
-@require_POST
-def run_archive(request, profile, run_id):
-    run = _run(profile, run_id)
-    _act(request, run, run.archive, f"The run {run.name} is archived.")
-    return redirect("run-detail", profile.name, run.pk)
-
-
-@namespace_view(Role.EDIT)
-@require_POST
-def run_unarchive(request, profile, run_id):
-    run = _run(profile, run_id)
-    _act(request, run, run.unarchive, f"The run {run.name} is restored.")
+        messages.success(request, ACTIONS[action].format(name=run.name))
     return redirect("run-detail", profile.name, run.pk)
 
 
