@@ -6,16 +6,25 @@ on v1beta1 and v2beta1, ``{"data": base64}``).
 A node id is a task's ``node_id``: what v2's ``task_details[].pod_name`` and the keys of
 v1's ``workflow_manifest`` ``status.nodes`` say. Both endpoints read with the view role,
 through the access policy, like the run itself.
+
+With ``?follow=true`` the log of a step that has not ended is streamed, as the KFP server
+streams its pod's log: what is stored, then new output as the step writes it, until the
+step ends (chunked plain text; the engine's ``follow_log``, which the run page's log
+socket relays too). Access is checked before the first byte; an error after it can only
+be said in the text.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import logging
 import tarfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -27,6 +36,7 @@ from pipelines.api.views import KfpView, PayloadTooLarge, answers, path_id
 from pipelines.engines import EngineError, engine_for
 from pipelines.models import Artifact, Run, RunTask
 
+log = logging.getLogger(__name__)
 # An artifact travels base64 inside a JSON body held in memory: bigger ones are downloaded
 # from the run page, which streams them.
 READ_ARTIFACT_MAX_BYTES = 16 * 1024 * 1024
@@ -35,12 +45,19 @@ NODE_ID = OpenApiParameter("node_id", str, OpenApiParameter.PATH,
                                        "status.nodes key).")
 ARTIFACT_NAME = OpenApiParameter("artifact_name", str, OpenApiParameter.PATH,
                                  description="The output's name.")
+FOLLOW = OpenApiParameter(
+    "follow", bool, description="true: while the step runs, stream its log (chunked): what "
+                                "is stored, then new output as it is written, ending when the "
+                                "step ends. Otherwise (and for a step that has ended) the log "
+                                "as stored.")
+TEXT_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 def task_of(run: Run, node_id: str) -> RunTask:
     task = RunTask.objects.filter(run=run, node_id=node_id).first()
     if task is None:
         raise Http404(f"The run {run.name} has no node {node_id!r}.")
+    task.run = run  # already loaded, with its namespace
     return task
 
 
@@ -49,19 +66,49 @@ class NodeLog(KfpView):
         # The log is text whatever the client accepts (curl, a browser); errors stay JSON.
         return super().perform_content_negotiation(request, force=True)
 
-    @extend_schema(parameters=[path_id("run_id"), NODE_ID],
+    @extend_schema(parameters=[path_id("run_id"), NODE_ID, FOLLOW],
                    responses={(200, "text/plain"): OpenApiTypes.STR,
                               **{code: s.ErrorSerializer for code in (401, 403, 404)}})
     def get(self, request, run_id, node_id):
         """The step's log as stored (kept after it ends; very long logs keep their start
-        and end)."""
+        and end); with ``follow=true``, streamed until the step ends."""
         run = scoping.get_run(request.user, run_id)
+        task = task_of(run, node_id)
         try:
-            text = engine_for(run).read_log(task_of(run, node_id))
+            engine = engine_for(run)
+            if following(request) and not task.is_finished:
+                return StreamingHttpResponse(
+                    relay(engine.follow_log(task), task),
+                    content_type="text/plain; charset=utf-8",
+                    # Proxies (nginx) would hold the chunks back until the end otherwise.
+                    headers={**TEXT_HEADERS, "Cache-Control": "no-cache",
+                             "X-Accel-Buffering": "no"})
+            text = engine.read_log(task)
         except EngineError as exc:
             raise Http404(str(exc)) from None
         return HttpResponse(text, content_type="text/plain; charset=utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+                            headers=TEXT_HEADERS)
+
+
+def following(request) -> bool:
+    """``follow=true``, as the KFP server reads it (``1`` too, and any case)."""
+    return request.query_params.get("follow", "").strip().lower() in ("true", "1")
+
+
+async def relay(texts: AsyncIterator[str], task: RunTask) -> AsyncIterator[str]:
+    """The engine's follow of one step's log as a response body. The status is sent by
+    then, so a failure ends the text with a line that says so (as the engine marks its
+    own lines); a client that goes away closes the engine's follower with it."""
+    async with contextlib.aclosing(texts):
+        try:
+            async for text in texts:
+                if text:
+                    yield text
+        except EngineError as exc:
+            yield f"\n----- kfdash: {exc}\n"
+        except Exception:
+            log.exception("cannot follow the log of %s", task)
+            yield "\n----- kfdash: the log could not be read further.\n"
 
 
 class ReadArtifact(KfpView):

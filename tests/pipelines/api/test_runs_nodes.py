@@ -59,6 +59,16 @@ def test_it_answers_404_for_an_unknown_node_or_a_stranger(api, viewer, stranger,
     assert api(stranger).get(log_url(run, ADD)).status_code == 404
 
 
+def test_it_serves_an_ended_steps_log_whole_when_asked_to_follow_it(api, viewer, stranger,
+                                                                   engine, run):
+    engine.logs[ADD] = "adding 3 and 2\n5\n"
+    for follow in ("true", "false"):
+        response = api(viewer).get(log_url(run, ADD) + f"?follow={follow}")
+        assert response.status_code == 200 and not response.streaming
+        assert response.content == b"adding 3 and 2\n5\n"
+    assert api(stranger).get(log_url(run, ADD) + "?follow=true").status_code == 404
+
+
 @pytest.mark.parametrize("version", ["v1beta1", "v2beta1"])
 def test_it_reads_an_artifact_file_as_a_tar_gz(api, viewer, run, version):
     response = api(viewer).get(read_url(run, ADD, "sums", version))
