@@ -17,7 +17,8 @@ fifty is archived. Created five minutes apart (five weeks of runs).
 Measured: the API lists (first page of 100, the page after following
 ``next_page_token`` five times, ``sort_by=created_at desc``, a filter on state, the v1
 list of a namespace), one run from each API version, the HTML runs page (page 1, a far
-page, a search, a state filter, a metric condition) and one run's page. Prints p50,
+page, a search, a state filter, a metric condition), an experiment's page (the same runs
+table, a third of the runs) and one run's page. Prints p50,
 p95 and min-max, the response size and the SQL queries of one request of each kind, and
 how many full (generation 2) garbage collections ran during its repeats.
 
@@ -278,6 +279,9 @@ def main() -> None:
                 show, html_rows)
     measure_get(table, client, "HTML runs, metric \"accuracy > 0.9\"",
                 f"{page}?" + urlencode({"metric": "accuracy > 0.9"}), args.n, show, html_rows)
+    measure_get(table, client, f"HTML experiment \"{experiments[1].name}\", page 1",
+                reverse("experiment-detail", args=[ns, experiments[1].pk]), args.n, show,
+                html_rows)
     measure_get(table, client, "HTML run page", reverse("run-detail", args=[ns, run.pk]),
                 args.n, show)
 

@@ -106,8 +106,12 @@ class Run(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [
-            models.Index(fields=["profile", "storage_state", "-created_at"]),
-            models.Index(fields=["experiment", "storage_state", "-created_at"]),
+            # The pages list one tab (active or archived) by (created_at, id): with the id in
+            # the index a far page's ids come from the index alone, with no sort.
+            models.Index(fields=["profile", "storage_state", "created_at", "id"],
+                         name="run_ns_tab_created"),
+            models.Index(fields=["experiment", "storage_state", "created_at", "id"],
+                         name="run_exp_tab_created"),
             # The KFP API lists pages by (created_at, id) whatever the storage state: these
             # spare the database a sort of every run of the namespace for each page.
             models.Index(fields=["profile", "created_at", "id"], name="run_ns_created"),
@@ -393,6 +397,20 @@ class RunMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+    @property
+    def text(self) -> str:
+        return metric_text(self.value, self.format)
+
+
+def metric_text(value: float, format: str) -> str:
+    """"85.000%" for a PERCENTAGE (as the KFP UI shows it); a RAW number short: whole
+    numbers without decimals, others to six significant digits."""
+    if format == "PERCENTAGE":
+        return f"{value * 100:.3f}%"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
 
 
 def _history(state: str, when, error: str = "") -> dict[str, Any]:

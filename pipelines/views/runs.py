@@ -22,6 +22,7 @@ from dashboard.decorators import namespace_view
 from pipelines.choices import RunState
 from pipelines.engines import EngineError
 from pipelines.models import Experiment, Pipeline, Run, RunMetric
+from pipelines.models.runs import metric_text
 from pipelines.run_forms import (
     BULK_ACTIONS,
     FILE,
@@ -36,6 +37,7 @@ from pipelines.views.listing import Listing, paginate
 
 TABS = {"active": "Active", "archived": "Archived"}
 METRIC_COLUMNS = 2  # the most common metric names become columns, as in the KFP UI
+RECENT_RUNS = 200  # how many of a list's latest runs choose its metric columns
 # The state column sorts in the order the states are declared (pending, running, done...).
 STATE_RANK = Case(*(When(state=state, then=Value(rank))
                     for rank, state in enumerate(RunState.values)), default=Value(99))
@@ -63,15 +65,15 @@ def run_table(request, profile, runs, experiment: Experiment | None = None) -> d
     tab = request.GET.get("show", "active")
     if tab not in TABS:
         tab = "active"
-    runs = runs.archived() if tab == "archived" else runs.available()
+    scope = runs.archived() if tab == "archived" else runs.available()
     filters = RunFilterForm(request.GET)
-    runs = filters.apply(runs).select_related("experiment", "pipeline", "pipeline_version") \
+    runs = filters.apply(scope).select_related("experiment", "pipeline", "pipeline_version") \
         .only(*ROW_FIELDS).annotate(duration_sort=ExpressionWrapper(
             Coalesce("finished_at", Now()) - F("started_at"), output_field=DurationField()))
     listing = paginate(request, runs, RUN_SORTS, "-created",
                        {"show": tab, **filters.params()}, search=search_runs)
     rows = list(listing.page.object_list)
-    columns = common_metrics(listing.page.paginator.object_list) if rows else []
+    columns = common_metrics(scope) if rows else []
     _add_cells(rows, columns, rendered_at)
     return {
         "listing": listing, "runs": rows, "tab": tab, "filters": filters,
@@ -88,9 +90,22 @@ def _filtered(listing: Listing, filters: RunFilterForm) -> bool:
     return bool(listing.query or filters.data.get("state") or filters.data.get("metric"))
 
 
-def common_metrics(runs) -> list[dict[str, Any]]:
-    """The metric names most of ``runs`` have (one aggregate query), most common first."""
-    return list(RunMetric.objects.filter(run__in=runs.order_by().values("pk"))
+def common_metrics(scope) -> list[dict[str, Any]]:
+    """The metric columns: the names most of the ``RECENT_RUNS`` latest runs of ``scope``
+    report, most common first (ties by name), in one query.
+
+    ``scope`` is what the list shows before its filters: a namespace's or an experiment's
+    active (or archived) runs. Search, filters, sort and page do not change the columns,
+    so they stay put while the user narrows the list or pages through it (a run without a
+    column's metric shows an empty cell). Only the latest runs count, which keeps the
+    query's cost constant however many runs the namespace holds (the subquery walks the
+    ``(namespace or experiment, storage_state, created_at)`` index for ``RECENT_RUNS``
+    rows; their metrics are read through the ``(run, task, name)`` index) and lets the
+    columns follow the metrics a team reports now rather than those of its oldest runs.
+    Counting the metrics of every matching run instead cost ~40 ms a page at 10,000 runs
+    (bench/RESULTS.md)."""
+    recent = scope.order_by("-created_at").values("pk")[:RECENT_RUNS]
+    return list(RunMetric.objects.filter(run__in=recent)
                 .values("name").annotate(runs=Count("run", distinct=True))
                 .order_by("-runs", "name")[:METRIC_COLUMNS])
 
@@ -119,11 +134,6 @@ def duration_text(started, finished, now) -> str:
     minutes, rest = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
-
-
-def metric_text(value: float, format: str) -> str:
-    """As the KFP UI shows metrics: three decimals, or a percentage."""
-    return f"{value * 100:.1f}%" if format == "PERCENTAGE" else f"{value:.3f}"
 
 
 @namespace_view()
