@@ -62,6 +62,8 @@ $(VENDOR): package.json package-lock.json
 	cp node_modules/cytoscape/LICENSE static/vendor/cytoscape.LICENSE
 	cp node_modules/elkjs/lib/elk-api.js node_modules/elkjs/lib/elk-worker.min.js static/vendor/
 	cp node_modules/elkjs/LICENSE.md static/vendor/elkjs.LICENSE.md
+	cp node_modules/plotly.js-dist-min/plotly.min.js static/vendor/plotly.min.js
+	cp node_modules/plotly.js-dist-min/LICENSE static/vendor/plotly.LICENSE
 	touch $@
 
 # Programs the tests drive that do not come from PyPI (Debian's Chromium).

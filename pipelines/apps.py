@@ -11,3 +11,4 @@ class PipelinesConfig(AppConfig):
         nav.register(nav.Section("Pipelines", "pipelines", "pipeline", 20))
         nav.register(nav.Section("Experiments", "experiments", "experiment", 30))
         nav.register(nav.Section("Runs", "runs", "run", 40))
+        nav.register(nav.Section("Artifacts", "artifacts", "artifact", 45))

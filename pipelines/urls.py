@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from pipelines.views import experiments, pipelines, run_detail, runs
+from pipelines.views import compare, experiments, outputs, pipelines, run_detail, runs
+from pipelines.views.artifacts import artifact_detail, artifact_list
 
 urlpatterns = [
     path("pipelines/", pipelines.pipeline_list, name="pipelines"),
@@ -26,15 +27,23 @@ urlpatterns = [
     path("runs/", runs.run_list, name="runs"),
     path("runs/new/", runs.run_new, name="run-new"),
     path("runs/bulk/", runs.run_bulk, name="runs-bulk"),
+    path("runs/compare/", compare.run_compare, name="runs-compare"),
     # The run details page, its actions and downloads (pipelines/views/run_detail.py).
     path("runs/<uuid:run_id>/", run_detail.run_detail, name="run-detail"),
     *(path(f"runs/<uuid:run_id>/{action}/", run_detail.run_action, {"action": action},
            name=f"run-{action}") for action in run_detail.ACTIONS),
     path("runs/<uuid:run_id>/delete/", run_detail.run_delete, name="run-delete"),
+    path("runs/<uuid:run_id>/outputs/", compare.run_outputs, name="run-outputs"),
+    # A step's HTML output, sandboxed for its card's iframe (pipelines/views/outputs.py).
+    path("runs/<uuid:run_id>/outputs/<uuid:artifact_id>/<int:index>/", outputs.output_html,
+         name="run-output-html"),
     path("runs/<uuid:run_id>/steps/<uuid:task_id>/", run_detail.run_step, name="run-step"),
     # A node id names a task inside its groups ("for-loop-2/train.3"): a path.
     path("runs/<uuid:run_id>/tasks/<path:node_id>/log/", run_detail.task_log,
          name="run-task-log"),
     path("runs/<uuid:run_id>/artifacts/<uuid:artifact_id>/", run_detail.artifact_download,
          name="run-artifact"),
+    # The namespace's artifacts and one artifact's page (pipelines/views/artifacts.py).
+    path("artifacts/", artifact_list, name="artifacts"),
+    path("artifacts/<uuid:artifact_id>/", artifact_detail, name="artifact-detail"),
 ]

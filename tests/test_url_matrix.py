@@ -73,7 +73,9 @@ def sample_kwargs(profile, owner, member):
             "name": "nb", "volume": "vol", "pipeline_id": pipeline.pk,
             "version_id": version.pk, "experiment_id": experiment.pk, "pipeline_name": "pl",
             "run_id": run.pk, "node_id": "step", "task_id": task.pk,
-            "artifact_id": artifact.pk, "artifact_name": "out"}
+            "artifact_id": artifact.pk, "artifact_name": "out",
+            # run-output-html: the output's place in its artifact
+            "index": 0}
 
 
 NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
@@ -81,7 +83,8 @@ MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "tok
            "name": "no-such-notebook", "volume": "no-such-volume", "pipeline_id": NO_SUCH_ID,
            "version_id": NO_SUCH_ID, "experiment_id": NO_SUCH_ID,
            "pipeline_name": "no-such-pipeline", "run_id": NO_SUCH_ID, "node_id": "no-such-node",
-           "task_id": NO_SUCH_ID, "artifact_id": NO_SUCH_ID, "artifact_name": "no-such-artifact"}
+           "task_id": NO_SUCH_ID, "artifact_id": NO_SUCH_ID, "artifact_name": "no-such-artifact",
+           "index": 99}
 
 
 def guarded_urls(sample_kwargs, values=None):

@@ -37,6 +37,7 @@ from pipelines.models import Artifact, Run, RunTask
 from pipelines.views import query_uuid
 from pipelines.views.graph import graph_data
 from pipelines.views.runs import duration_text
+from pipelines.visualizations import task_cards
 
 # What the page lists of every task (the heavy JSON columns are read one step at a time).
 TASK_LIST_FIELDS = ("id", "run_id", "node_id", "spec_id", "kind", "parent_id", "iteration",
@@ -48,7 +49,7 @@ ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 NODE_PLACEHOLDER = "__node__"
 
 
-def _run(profile, run_id) -> Run:
+def namespace_run(profile, run_id) -> Run:
     """A run of this namespace, else 404."""
     return get_object_or_404(
         Run.objects.select_related("profile", "experiment", "pipeline", "pipeline_version",
@@ -63,7 +64,7 @@ def _task(run: Run, **lookup) -> RunTask:
 
 @namespace_view()
 def run_detail(request, profile, run_id):
-    run = _run(profile, run_id)
+    run = namespace_run(profile, run_id)
     spec = run.spec
     graph = graph_data(spec)
     tasks = list(run.tasks.only(*TASK_LIST_FIELDS))
@@ -123,7 +124,7 @@ def _iterations(task: RunTask, by_id: dict) -> list[int]:
 @namespace_view()
 def run_step(request, profile, run_id, task_id):
     """One step's panel, as an HTML fragment the page's script puts beside the graph."""
-    run = _run(profile, run_id)
+    run = namespace_run(profile, run_id)
     spec = run.spec
     step = _step(run, _task(run, pk=task_id), spec, graph_data(spec), with_log=False)
     return render(request, "pipelines/_run_detail_step.html", {
@@ -154,6 +155,7 @@ def _step(run: Run, task: RunTask, spec, graph: dict, with_log: bool) -> dict[st
         "local": settings.KFDASH_PLATFORM == "local",
         "log_url": reverse("run-task-log", args=[run.profile.name, run.pk, task.node_id]),
         "log": None, "log_error": "",
+        "cards": task_cards(task) if task.kind == TaskKind.TASK else [],
     }
     step["input_count"] = len(step["inputs"]) + len(step["input_artifacts"])
     step["output_count"] = len(step["outputs"]) + len(step["output_artifacts"])
@@ -197,7 +199,7 @@ def _input_artifacts(values: Any, run_artifacts: dict[str, Artifact]) -> list[di
     """Input artifacts as the engine recorded them, each linked to its download when it is
     one of this run's stored artifacts."""
     return [{**entry, "artifact": run_artifacts.get(entry["uri"])}
-            for entry in _artifact_entries(values)]
+            for entry in artifact_entries(values)]
 
 
 def _output_artifacts(artifacts: list[Artifact], recorded: Any) -> list[dict[str, Any]]:
@@ -205,12 +207,12 @@ def _output_artifacts(artifacts: list[Artifact], recorded: Any) -> list[dict[str
     (a URI outside kfdash, from an importer)."""
     rows = [{"name": a.name, "uri": a.uri, "type": a.type, "artifact": a} for a in artifacts]
     stored = {a.uri for a in artifacts}
-    rows += [{**entry, "artifact": None} for entry in _artifact_entries(recorded)
+    rows += [{**entry, "artifact": None} for entry in artifact_entries(recorded)
              if entry["uri"] not in stored]
     return rows
 
 
-def _artifact_entries(values: Any) -> list[dict[str, str]]:
+def artifact_entries(values: Any) -> list[dict[str, str]]:
     """``{name: [{"uri", "type", ...}, ...]}`` (a list for a fan-in), or a single entry or a
     bare URI per name, as name/uri/type rows."""
     if not isinstance(values, dict):
@@ -253,7 +255,7 @@ def _as_yaml(run: Run) -> str:
 @namespace_view()
 def task_log(request, profile, run_id, node_id):
     """A step's whole stored log as a plain-text download."""
-    run = _run(profile, run_id)
+    run = namespace_run(profile, run_id)
     task = _task(run, node_id=node_id)
     try:
         text = engine_for(run).read_log(task)
@@ -270,7 +272,7 @@ def task_log(request, profile, run_id, node_id):
 def artifact_download(request, profile, run_id, artifact_id):
     """An artifact's file (a folder comes as a .tar.gz), always as a download: what a step
     wrote is never rendered by the browser on kfdash's origin."""
-    run = _run(profile, run_id)
+    run = namespace_run(profile, run_id)
     artifact = get_object_or_404(Artifact, run=run, pk=artifact_id)
     path = artifact.stored_file()
     if path is None:
@@ -337,7 +339,7 @@ ACTIONS = {
 def run_action(request, profile, run_id, action: str):
     """Terminate, retry, archive or restore the run as the user; a refusal (a finished run
     cannot be terminated…) becomes a message on the page rather than an error page."""
-    run = _run(profile, run_id)
+    run = namespace_run(profile, run_id)
     try:
         getattr(run, action)(request.user)
     except ValidationError as exc:
@@ -352,7 +354,7 @@ def run_action(request, profile, run_id, action: str):
 @namespace_view(Role.EDIT)
 @require_POST
 def run_delete(request, profile, run_id):
-    run = _run(profile, run_id)
+    run = namespace_run(profile, run_id)
     try:
         run.remove(request.user)
     except EngineError as exc:

@@ -11,6 +11,7 @@
 import { subscribe } from "./live.js";
 import { Graph, cssVar, el, factList, graphElements, mountGraph, portList } from "./graph-view.js";
 import { Timeline, duration } from "./run-timeline.js";
+import { drawCharts, releaseCharts } from "./visualizations.js";
 
 const STATES = {
   PENDING: ["Pending", "○"], RUNNING: ["Running", "▶"], SUCCEEDED: ["Succeeded", "✓"],
@@ -408,7 +409,9 @@ async function renderTaskPanel() {
   const section = fragment.querySelector("[data-step-log-section]");
   if (section) attachLog(row, section);
   else stopLog();
+  releaseCharts(parts.panel);
   showPanelKeepingFocus(row.display_name || task.name, [...pickers, fragment]);
+  drawCharts(fragment);
   history.replaceState(null, "", `${location.pathname}?step=${row.task_id}${location.hash}`);
 }
 
@@ -647,8 +650,54 @@ function showTab(name) {
     tab.classList.toggle("active", selected);
   }
   for (const section of tabPanels) section.hidden = section.dataset.tabPanel !== name;
-  if (name === "graph") drawGraph();
+  if (name === "graph") {
+    drawGraph();
+    view?.cy?.resize(); // the canvas was hidden: cytoscape must measure it again
+  }
   if (name === "timeline" && model.revision !== null) updateTimeline();
+  if (name === "outputs") loadOutputs();
+}
+
+// ---- the run's outputs -------------------------------------------------------------------
+
+// The "Run output" tab: every visualization of the run, the server's fragment, fetched when
+// the tab is shown and again when a step (or the run) has ended since.
+const outputs = { holder: document.querySelector("[data-run-outputs-holder]"), key: null,
+  loading: false, again: false };
+
+function outputsKey() {
+  let ended = 0;
+  for (const row of model.rows.values()) if (FINISHED.has(row.state)) ended += 1;
+  return `${model.run?.state}|${ended}`;
+}
+
+async function loadOutputs() {
+  if (!outputs.holder) return;
+  const key = outputsKey();
+  if (key === outputs.key) return;
+  if (outputs.loading) {
+    outputs.again = true;
+    return;
+  }
+  outputs.loading = true;
+  outputs.key = key;
+  try {
+    const response = await fetch(outputs.holder.dataset.url, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`${response.status}`);
+    const text = await response.text();
+    releaseCharts(outputs.holder);
+    outputs.holder.innerHTML = text;
+    await drawCharts(outputs.holder);
+  } catch (error) {
+    outputs.key = null;
+    outputs.holder.replaceChildren(el("p", `The run's outputs could not be loaded (${error.message}).`, "run-error"));
+  } finally {
+    outputs.loading = false;
+    if (outputs.again) {
+      outputs.again = false;
+      if (current === "outputs") loadOutputs();
+    }
+  }
 }
 
 function setUpTabs() {
@@ -715,6 +764,7 @@ function changed() {
     updateHistory(false);
     updateStepsTable(model.takeTouched());
     if (current === "timeline") updateTimeline();
+    if (current === "outputs") loadOutputs();
     refreshPanel();
     document.body.dataset.revision = String(model.run?.revision ?? "");
   });

@@ -1,12 +1,15 @@
 // Run lists (the runs page, an experiment's runs). States and durations change live; runs
 // started elsewhere are announced ("2 new runs — Show") rather than inserted, since where
 // a new row belongs depends on the list's sort, filters and page. Nothing polls: changes
-// arrive over a websocket (RunListConsumer). The checkboxes drive the bulk buttons.
+// arrive over a websocket (RunListConsumer). The checkboxes drive the bulk buttons and
+// "Compare" (2 to 10 runs).
 import { subscribe } from "./live.js";
 
 const list = document.querySelector("[data-runs-live]");
 const labels = JSON.parse(document.getElementById("run-state-labels")?.textContent || "{}");
 const TICK_MS = 1000;
+const COMPARE_MIN = 2; // as the KFP UI: 2 to 10 runs side by side
+const COMPARE_MAX = 10;
 
 // The same words as the server's duration_text: "4.2 s", "3 min 5 s", "2 h 10 min".
 function durationText(started, finished) {
@@ -88,9 +91,17 @@ if (bulk) {
   const all = bulk.querySelector("[data-check-all]");
   const count = bulk.querySelector("[data-checked-count]");
   const boxes = () => [...bulk.querySelectorAll("input[name=runs]")];
+  const compare = bulk.querySelector("[data-compare]");
+  // The comparison's address names just the runs (?runs=a,b), so it can be shared.
+  compare?.addEventListener("click", (event) => {
+    event.preventDefault();
+    const ids = boxes().filter((box) => box.checked).map((box) => box.value);
+    location.assign(`${compare.formAction}?runs=${ids.join(",")}`);
+  });
   const sync = () => {
     const checked = boxes().filter((box) => box.checked).length;
     for (const button of bulk.querySelectorAll("[data-needs-checked]")) button.disabled = !checked;
+    if (compare) compare.disabled = checked < COMPARE_MIN || checked > COMPARE_MAX;
     if (count) count.textContent = checked ? `${checked} checked` : "";
     if (all) {
       all.checked = checked > 0 && checked === boxes().length;

@@ -50,7 +50,7 @@ def test_it_lists_the_namespaces_runs_with_their_columns(login, owner, profile, 
     assert f'href="/ns/team-a/pipelines/{stored.pipeline_id}/">hello-pipeline</a>' in cells
     assert f'?version={stored.pk}">hello-pipeline</a>' in cells
     assert f'href="/ns/team-a/experiments/{tuning.pk}/">tuning</a>' in cells
-    assert '<td class="metric">0.930</td>' in cells
+    assert '<td class="metric">0.93</td>' in cells
     running = row(html, going)
     assert ">Running<" in running and 'data-started="' in running \
         and "data-finished" not in running
@@ -71,12 +71,13 @@ def test_it_shows_the_two_most_common_metrics_as_columns(login, owner, profile):
     page = login(owner).get(LIST + "?sort=name")
     assert [m["name"] for m in page.context["metric_columns"]] == ["accuracy", "loss"]
     assert [run.metric_cells for run in page.context["runs"]] == [
-        ["0.500", "0.250"], ["0.750", "0.500"], ["87.5%", ""], ["", ""]]
+        ["0.5", "0.25"], ["0.75", "0.5"], ["87.500%", ""], ["", ""]]
     html = page.content.decode()
     assert '<th scope="col" class="metric" data-metric-column="accuracy">accuracy</th>' in html
-    # Filtered to runs without loss, the columns are those runs' metrics.
+    # Filtering keeps the namespace's columns: a run without one of them shows an empty cell.
     filtered = login(owner).get(LIST + "?q=c")
-    assert [m["name"] for m in filtered.context["metric_columns"]] == ["accuracy", "recall"]
+    assert [m["name"] for m in filtered.context["metric_columns"]] == ["accuracy", "loss"]
+    assert [run.metric_cells for run in filtered.context["runs"]] == [["87.500%", ""]]
 
 
 def test_it_filters_by_state_name_parameter_value_and_metric(login, owner, profile):
@@ -154,8 +155,9 @@ def test_it_lets_every_member_read_it_and_editors_act(request, login, who, profi
     html = page.content.decode()
     editor = who != "viewer"
     assert ("Create run</a>" in html) == editor
-    assert ('name="runs"' in html) == editor  # the checkboxes
+    assert 'name="runs"' in html  # the checkboxes: everyone may compare runs
     assert ('value="delete"' in html) == editor
+    assert ('value="archive"' in html) == editor
 
 
 def test_it_hides_the_page_from_strangers(login, stranger, profile):
@@ -220,7 +222,7 @@ def test_it_shows_an_experiments_runs_in_its_page(login, owner, viewer, profile)
     html = page.content.decode()
     assert f'data-experiment="{tuning.pk}"' in html and ">Experiment</th>" not in html
     assert f'href="/ns/team-a/runs/new/?experiment={tuning.pk}">Create run' in html
-    assert '<td class="metric">0.500</td>' in html
+    assert '<td class="metric">0.5</td>' in html
     assert "Create run" not in login(viewer).get(url).content.decode()
 
 
