@@ -27,7 +27,7 @@ OWN_ACCOUNT = {"home", "register", "memberships", "switch-namespace", "tokens",
                "kfp2-experiments", "kfp1-experiments", "kfp2-pipelines", "kfp1-pipelines",
                "kfp2-pipeline-create", "kfp2-pipeline-upload", "kfp1-pipeline-upload",
                "kfp2-pipeline-upload-version", "kfp1-pipeline-upload-version",
-               "kfp1-pipeline-versions", "kfp2-runs", "kfp1-runs"}
+               "kfp1-pipeline-versions", "kfp2-runs", "kfp1-runs", "kfp2-artifacts"}
 METHODS = ("get", "post", "delete")
 
 

@@ -7,7 +7,7 @@ reference suggests while keeping ``<…>`` routes that the URL tests can fill in
 
 from django.urls import path, re_path, register_converter
 
-from pipelines.api import run_nodes, runs, runs_v1, views
+from pipelines.api import artifacts, run_nodes, runs, runs_v1, views
 
 
 class KfpIdConverter:
@@ -55,6 +55,11 @@ urlpatterns = [
     # Node ids of tasks inside loops may hold "/" (sent as %2F): <path:…> takes them whole.
     path(V2 + "runs/<kfpid:run_id>/nodes/<path:node_id>/artifacts/<kfpid:artifact_name>:read",
          run_nodes.ReadArtifact.as_view(), name="kfp2-run-artifact-read"),
+    path(V2 + "artifacts", artifacts.ArtifactsV2.as_view(), name="kfp2-artifacts"),
+    path(V2 + "artifacts/<kfpid:artifact_id>:download", artifacts.ArtifactDownloadV2.as_view(),
+         name="kfp2-artifact-download"),
+    path(V2 + "artifacts/<kfpid:artifact_id>", artifacts.ArtifactV2.as_view(),
+         name="kfp2-artifact"),
     # v1beta1
     path(V1 + "healthz", views.HealthzV1.as_view(), name="kfp1-healthz"),
     path(V1 + "experiments", views.ExperimentsV1.as_view(), name="kfp1-experiments"),

@@ -273,7 +273,12 @@ def artifact_download(request, profile, run_id, artifact_id):
     """An artifact's file (a folder comes as a .tar.gz), always as a download: what a step
     wrote is never rendered by the browser on kfdash's origin."""
     run = namespace_run(profile, run_id)
-    artifact = get_object_or_404(Artifact, run=run, pk=artifact_id)
+    return file_download(get_object_or_404(Artifact, run=run, pk=artifact_id))
+
+
+def file_download(artifact: Artifact):
+    """The artifact's stored file as an attachment (a folder as a .tar.gz made as it is
+    sent), for the run page and the API alike; 404 when it is not in the store."""
     path = artifact.stored_file()
     if path is None:
         raise Http404("This artifact's file is not in kfdash's artifact store.")
