@@ -9,7 +9,17 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Now
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -70,15 +80,17 @@ def run_table(request, profile, runs, experiment: Experiment | None = None) -> d
     runs = filters.apply(scope).select_related("experiment", "pipeline", "pipeline_version") \
         .only(*ROW_FIELDS).annotate(duration_sort=ExpressionWrapper(
             Coalesce("finished_at", Now()) - F("started_at"), output_field=DurationField()))
-    listing = paginate(request, runs, RUN_SORTS, "-created",
+    columns = common_metrics(scope)
+    listing = paginate(request, runs, {**RUN_SORTS, **metric_sorts(columns)}, "-created",
                        {"show": tab, **filters.params()}, search=search_runs)
     rows = list(listing.page.object_list)
-    columns = common_metrics(scope) if rows else []
+    for number, column in enumerate(columns):
+        column["header"] = listing.headers[f"metric-{number}"]
     _add_cells(rows, columns, rendered_at)
     return {
         "listing": listing, "runs": rows, "tab": tab, "filters": filters,
         "tabs": [(key, label, listing.link(show=key, page=None)) for key, label in TABS.items()],
-        "metric_columns": columns, "experiment": experiment,
+        "metric_columns": columns if rows else [], "experiment": experiment,
         "can_edit": profile.role.allows(Role.EDIT), "rendered_at": rendered_at.isoformat(),
         "state_labels": dict(RunState.choices), "filtered": _filtered(listing, filters),
         "clear_link": listing.link(q=None, state=None, metric=None, page=None),
@@ -108,6 +120,18 @@ def common_metrics(scope) -> list[dict[str, Any]]:
     return list(RunMetric.objects.filter(run__in=recent)
                 .values("name").annotate(runs=Count("run", distinct=True))
                 .order_by("-runs", "name")[:METRIC_COLUMNS])
+
+
+def metric_sorts(columns: list[dict[str, Any]]) -> dict[str, list]:
+    """A sort per metric column (``metric-0``, highest first on the first click): by the
+    value a run's cell shows (the one recorded last); runs without it come last."""
+    sorts = {}
+    for number, column in enumerate(columns):
+        value = Subquery(RunMetric.objects.filter(run=OuterRef("pk"), name=column["name"])
+                         .order_by("-pk").values("value")[:1])
+        sorts[f"-metric-{number}"] = [value.desc(nulls_last=True), "-created_at", "-pk"]
+        sorts[f"metric-{number}"] = [value.asc(nulls_last=True), "-created_at", "-pk"]
+    return sorts
 
 
 def _add_cells(rows: list[Run], columns: list[dict], now) -> None:

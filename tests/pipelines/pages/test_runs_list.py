@@ -73,7 +73,8 @@ def test_it_shows_the_two_most_common_metrics_as_columns(login, owner, profile):
     assert [run.metric_cells for run in page.context["runs"]] == [
         ["0.5", "0.25"], ["0.75", "0.5"], ["87.500%", ""], ["", ""]]
     html = page.content.decode()
-    assert '<th scope="col" class="metric" data-metric-column="accuracy">accuracy</th>' in html
+    assert '<th scope="col" class="metric" data-metric-column="accuracy" aria-sort="none">' \
+        '<a class="sort-link" href="?show=active&amp;sort=-metric-0">accuracy</a></th>' in html
     # Filtering keeps the namespace's columns: a run without one of them shows an empty cell.
     filtered = login(owner).get(LIST + "?q=c")
     assert [m["name"] for m in filtered.context["metric_columns"]] == ["accuracy", "loss"]
@@ -250,3 +251,19 @@ def test_it_shows_each_experiments_latest_run_states_in_one_query(login, owner, 
     with CaptureQueriesContext(connection) as more:
         client.get("/ns/team-a/experiments/")
     assert len(more) == len(queries)
+
+
+def test_it_sorts_by_a_metric_column_with_runs_lacking_it_last(login, owner, profile):
+    make_run(profile, "low", ago=3, metrics={"accuracy": 0.5, "loss": 0.9})
+    make_run(profile, "high", ago=2, metrics={"accuracy": 0.9, "loss": 0.1})
+    make_run(profile, "mid", ago=1, metrics={"accuracy": 0.7})
+    make_run(profile, "none")
+    client = login(owner)
+    page = client.get(LIST + "?sort=-metric-0")
+    assert [c["name"] for c in page.context["metric_columns"]] == ["accuracy", "loss"]
+    assert names(page) == ["high", "mid", "low", "none"]
+    assert page.context["metric_columns"][0]["header"]["aria"] == "descending"
+    assert names(client.get(LIST + "?sort=metric-0")) == ["low", "mid", "high", "none"]
+    assert names(client.get(LIST + "?sort=metric-1")) == ["high", "low", "none", "mid"]
+    # A sort for a column that does not exist falls back to the newest first.
+    assert names(client.get(LIST + "?sort=metric-5")) == ["none", "mid", "high", "low"]
