@@ -137,6 +137,8 @@ def _outputs(task) -> dict[str, Any]:
             artifacts.append({"name": name, "path": uri})
     if artifacts:
         outputs["artifacts"] = artifacts
+    if recorded.get("result") is not None:  # Argo's outputs.result (a step's stdout)
+        outputs["result"] = str(recorded["result"])
     if task.exit_code is not None:
         outputs["exitCode"] = str(task.exit_code)
     return outputs

@@ -13,7 +13,10 @@ starts, as Argo's failFast does; exit handlers and ``ignore_upstream_failure`` s
 whatever happened), or started: a group expands into its children (a loop resolves its
 items; an iteration waits for the loop's parallelism), a step resolves its inputs and is
 served from the cache, imported, or queued for a worker. A group ends when its children
-have: failed if one failed, cancelled if one was. The run ends with its top level.
+have: failed if one failed, cancelled if one was. The run ends with its top level. A
+failure under Argo's ``continueOn.failed`` stays where it is: what depends on it runs, its
+group does not fail for it, other steps go on starting. An Argo loop's ``when`` is decided
+for each item, as Argo decides it.
 
 Commits: each decision round is one ``commit_changes`` (one revision) holding every row it
 changed, plus the Artifact and RunMetric rows of the steps it finished; a step is
@@ -43,6 +46,7 @@ from pipelines.specs.model import Group, Task
 
 from . import argo_templates, caching, executor_protocol, layout, logs, processes
 from . import artifacts as artifact_store
+from .base import EngineError
 from .expressions import ExpressionError, evaluate
 from .inputs import InputError, Inputs, coerce
 from .instances import RAN, Instance, suffix
@@ -104,7 +108,8 @@ class Execution(Inputs):
             if instance.kind != TaskKind.TASK and instance.row.runtime.get("started"):
                 instance.children = self._children(instance, starting=False)
                 stack.extend(instance.children)
-            if instance.row.state == TaskState.FAILED and not self.failure:
+            if instance.row.state == TaskState.FAILED and not self.failure \
+                    and not self._contained(instance):
                 self.failure = f"{instance.row.display_name}: {instance.row.error}"
 
     def _children(self, parent: Instance | None, starting: bool) -> list[Instance]:
@@ -205,9 +210,21 @@ class Execution(Inputs):
 
     # --- starting, advancing ----------------------------------------------------------
 
+    def refusal(self) -> str:
+        """Why local mode can never run some step of this run ("" when it can run them all)."""
+        if self.is_v2:
+            return ""
+        return argo_templates.unrunnable(self.run.document, self.spec.tasks)
+
     def start(self) -> None:
-        """A new run: its top level, RUNNING."""
+        """A new run: its top level, RUNNING; FAILED before any step starts when local mode
+        can never run some of them."""
         with self.lock:
+            refusal = self.refusal()
+            if refusal:
+                self.commit(state=RunState.FAILED, error=refusal)
+                self._close()
+                return
             self.load()
             self.commit(state=RunState.RUNNING, error="")
             self._advance()
@@ -267,7 +284,8 @@ class Execution(Inputs):
             except ExpressionError as exc:
                 return self._fail(instance, f"cannot evaluate its depends: {exc}")
         elif not runs_anyway:
-            broken = next((d for d in dependencies if d.state in BROKEN), None)
+            broken = next((d for d in dependencies if d.state in BROKEN
+                           and not _continues(d)), None)
             if broken is not None:
                 return self._skip(instance, "upstream",
                                   f"not run: {broken.row.display_name} {broken.state.lower()}")
@@ -278,7 +296,9 @@ class Execution(Inputs):
             limit = loop.spec.parallelism
             if limit and sum(c.state == TaskState.RUNNING for c in loop.children) >= limit:
                 return False
-        if spec.condition and not iteration:
+        # Argo decides a loop's when for each item ({{item}} may be in it); KFP at the loop
+        per_item = not self.is_v2 and isinstance(spec, Group) and spec.kind == "loop"
+        if spec.condition and iteration == per_item:
             try:
                 if not self._condition(instance):
                     return self._skip(instance, "condition",
@@ -307,7 +327,8 @@ class Execution(Inputs):
         children = instance.children or []
         if any(not child.finished for child in children):
             return False
-        failed = next((c for c in children if c.state == TaskState.FAILED), None)
+        failed = next((c for c in children if c.state == TaskState.FAILED
+                       and not _continues(c)), None)
         canceled = any(c.state == TaskState.CANCELED for c in children)
         if failed is not None:
             self._end(instance, TaskState.FAILED, f"{failed.row.display_name} failed")
@@ -323,8 +344,8 @@ class Execution(Inputs):
         if self.canceling:
             return {"state": RunState.CANCELED, "error": "The run was terminated."}
         failed = [i for i in self._walk() if i.state == TaskState.FAILED
-                  and i.kind == TaskKind.TASK]
-        if failed or any(i.state == TaskState.FAILED for i in self.top):
+                  and i.kind == TaskKind.TASK and not self._contained(i)]
+        if failed or any(i.state == TaskState.FAILED and not _continues(i) for i in self.top):
             reason = self.failure or next((f"{i.row.display_name}: {i.row.error}"
                                            for i in failed), "a step failed")
             return {"state": RunState.FAILED, "error": f"The step {reason}"}
@@ -348,9 +369,19 @@ class Execution(Inputs):
 
     def _fail(self, instance: Instance, message: str) -> bool:
         self._end(instance, TaskState.FAILED, message)
-        if not self.failure:
+        if not self.failure and not self._contained(instance):
             self.failure = f"{instance.row.display_name}: {message}"
         return True
+
+    @staticmethod
+    def _contained(instance: Instance | None) -> bool:
+        """Whether a failure of ``instance`` stays inside a ``continueOn.failed``: its own or
+        a group's around it. Such a failure stops no other step and fails no run."""
+        while instance is not None:
+            if instance.spec.continue_on_failure:
+                return True
+            instance = instance.parent
+        return False
 
     def _close(self) -> None:
         self.closed = True
@@ -372,9 +403,7 @@ class Execution(Inputs):
                     values[port.name] = coerce(self.resolve(port.source, instance, "parameter"),
                                                port.type, port.name)
             return evaluate(spec.condition, values)
-        text = argo_templates.substitute(
-            spec.condition, lambda e: self.dag_value(e, instance), f"'{spec.id}'")
-        return evaluate(text)
+        return evaluate(self.dag_text(spec.condition, instance))
 
     def _depends(self, instance: Instance, dependencies: list[Instance]) -> bool:
         by_name = {}
@@ -570,12 +599,14 @@ class Execution(Inputs):
             self.idle.notify_all()
 
     def _succeeded(self, instance: Instance, outputs, outcome, step_log) -> None:
-        parameters, produced = outputs
+        parameters, produced, result = outputs
         row = instance.row
         for name, listed in produced.items():
             for entry in listed:
                 entry["fingerprint"] = f"{row.pk}:{name}"
         row.outputs = {"parameters": parameters, "artifacts": produced}
+        if result is not None:  # Argo's outputs.result, captured because something reads it
+            row.outputs["result"] = result
         instance.dispatched = False
         self._end(instance, TaskState.SUCCEEDED, "")
         self.extra_rows += artifact_store.rows(self.run, row, produced)
@@ -659,6 +690,9 @@ class Execution(Inputs):
         """Failed and cancelled steps (and what they kept from running) run again; the
         others keep their outputs."""
         with self.lock:
+            refusal = self.refusal()
+            if refusal:
+                raise EngineError(refusal)
             self.load()
             self.failure = ""
             for instance in self._walk():
@@ -746,3 +780,7 @@ class Execution(Inputs):
         return True
 
 
+def _continues(instance: Instance) -> bool:
+    """Whether ``instance`` failed under Argo's ``continueOn.failed``: what depends on it
+    runs and its group does not fail for it."""
+    return instance.state == TaskState.FAILED and instance.spec.continue_on_failure

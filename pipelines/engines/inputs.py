@@ -1,9 +1,10 @@
 """Where a step's inputs come from, at its position in the run: pipeline parameters,
 constants, loop items, other steps' outputs (one, or every iteration's for
-``dsl.Collected``), the first branch that ran (``dsl.OneOf``), a group's final status, and
-Argo text with placeholders (``{{tasks.t.outputs.parameters.p}}``, ``{{item}}``,
-``{{workflow.*}}``). Values get the type the component declares (KFP v2) or become text
-(Argo)."""
+``dsl.Collected``), the first branch that ran (``dsl.OneOf``), a group's final status,
+Argo text with placeholders (``{{tasks.t.outputs.parameters.p}}``, a step's
+``{{steps.s.outputs.parameters.p}}``, ``{{item}}``, ``{{workflow.*}}``) and Argo's
+``withSequence`` with placeholders. Values get the type the component declares (KFP v2)
+or become text (Argo)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from pipelines.choices import TaskState
-from pipelines.specs.model import Source, Task
+from pipelines.choices import TaskKind, TaskState
+from pipelines.specs import argo
+from pipelines.specs.errors import SpecError
+from pipelines.specs.model import Group, Source, Task
 
 from . import argo_templates, executor_protocol, layout
 from .instances import RAN, Instance, suffix
@@ -62,9 +65,13 @@ class Inputs:
         if kind == "expression":
             if self.is_v2:
                 raise InputError("an expression outside a task's inputs")
-            return argo_templates.substitute(str(source.value),
-                                             lambda e: self.dag_value(e, instance),
-                                             f"'{instance.spec.id}'")
+            return self.dag_text(str(source.value), instance)
+        if kind == "sequence":
+            sequence = {key: self.dag_text(value, instance) for key, value in source.value.items()}
+            try:
+                return argo.sequence_items(sequence, f"the loop {instance.spec.id}")
+            except SpecError as exc:
+                raise InputError(str(exc)) from None
         raise InputError(f"an input source kfdash does not know: {kind}")
 
     def _item(self, source: Source, instance: Instance) -> Any:
@@ -102,7 +109,8 @@ class Inputs:
                 loop = self.instances.get(loop_id + suffix(prefix))
                 if loop is None or not loop.row.runtime.get("started"):
                     raise InputError(f"its input comes from {task_id}, whose loop did not run")
-                expanded += [[*prefix, (loop_id, i)] for i in range(len(loop.items))]
+                expanded += [[*prefix, (loop_id, i)] for i in range(len(loop.items))
+                             if not self._skipped(f"{loop.node_id}.{i}")]  # Argo's when
             positions = expanded
         section = "artifacts" if port_kind == "artifact" else "parameters"
         values = []
@@ -114,7 +122,11 @@ class Inputs:
                     continue  # an iteration whose branch was not taken
                 what = "was skipped" if state == TaskState.SKIPPED else "did not run"
                 raise InputError(f"its input comes from {task_id}, which {what}")
-            produced = (producer.row.outputs or {}).get(section) or {}
+            recorded = producer.row.outputs or {}
+            if output == argo.RESULT:  # kept apart: a declared output may be named "result"
+                produced = {output: recorded["result"]} if "result" in recorded else {}
+            else:
+                produced = recorded.get(section) or {}
             if output not in produced:
                 raise InputError(f"{task_id} has no output '{output}'")
             values.append(copy.deepcopy(produced[output]))
@@ -123,6 +135,10 @@ class Inputs:
         if port_kind == "artifact":
             return [entry for listed in values for entry in listed]
         return values
+
+    def _skipped(self, node_id: str) -> bool:
+        instance = self.instances.get(node_id)
+        return instance is not None and instance.state == TaskState.SKIPPED
 
     def _final_status(self, group_id: str, instance: Instance) -> dict:
         target = self.instances.get(group_id + suffix(instance.loops))
@@ -166,6 +182,12 @@ class Inputs:
         return {name: argo_templates.argo_text(value)
                 for name, value in parameters.items()}, artifacts
 
+    def dag_text(self, text: str, instance: Instance) -> str:
+        """Argo DAG-level text (a ``when``, an argument) with its placeholders resolved where
+        ``instance`` stands."""
+        return argo_templates.substitute(text, lambda e: self.dag_value(e, instance),
+                                         f"'{instance.spec.id}'")
+
     def dag_value(self, expression: str, instance: Instance) -> str | None:
         """An Argo placeholder in DAG-level text where ``instance`` stands."""
         parts = expression.split(".")
@@ -175,8 +197,9 @@ class Inputs:
             loop_id = instance.loops[-1][0]
             source = Source("loop_item", group=loop_id, selector=".".join(parts[1:]))
             return argo_templates.argo_text(self._item(source, instance))
+        written = self._written_at(instance)
         if parts[:2] == ["inputs", "parameters"] and len(parts) == 3:
-            parent = instance.parent
+            parent = written.parent
             if parent is None:
                 value = self.run.parameters.get(parts[2])
                 return None if value is None else argo_templates.argo_text(value)
@@ -184,16 +207,36 @@ class Inputs:
             if port is None or port.source is None:
                 return None
             return argo_templates.argo_text(self.resolve(port.source, parent, "parameter"))
-        if parts[0] == "tasks" and len(parts) == 5 and parts[2] == "outputs":
-            siblings = self.children_of.get(instance.spec.parent, [])
-            named = next((s for s in siblings if s.id == parts[1]
-                          or s.id.endswith("/" + parts[1])), None)
+        reference = argo.output_reference(expression)
+        if reference is not None:
+            name, section, output = reference
+            siblings = self.children_of.get(written.spec.parent, [])
+            named = next((s for s in siblings if s.id == name or s.id.endswith("/" + name)),
+                         None)
             if named is None:
                 return None
-            kind = "artifact" if parts[3] == "artifacts" else "parameter"
-            value = self._output(named.id, parts[4], instance, kind)
-            return argo_templates.argo_text(value)
+            if isinstance(named, Group) and self._loops_over_step(named):
+                named = self.children_of[named.id][0]  # its outputs, collected
+            kind = "artifact" if section == "artifacts" else "parameter"
+            return argo_templates.argo_text(self._output(named.id, output, instance, kind))
         return self.workflow_value(expression, instance)
+
+    def _loops_over_step(self, group: Group) -> bool:
+        """Whether the group is the loop kfdash puts around a looping step (not a DAG)."""
+        inner = self.children_of.get(group.id, [])
+        return group.kind == "loop" and len(inner) == 1 and isinstance(inner[0], Task)
+
+    def _written_at(self, instance: Instance) -> Instance:
+        """Where the DAG-level text ``instance`` evaluates was written: an iteration's (its
+        loop's ``when``, decided for each item as Argo does) and a looping step's (its
+        arguments) stand where their loop does; names and ``inputs`` are read there."""
+        parent = instance.parent
+        if instance.kind == TaskKind.ITERATION:
+            return parent
+        if parent is not None and parent.kind == TaskKind.ITERATION \
+                and self._loops_over_step(parent.spec):
+            return parent.parent
+        return instance
 
     def workflow_value(self, expression: str, instance: Instance | None,
                        attempt: int = 1) -> str | None:

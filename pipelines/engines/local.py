@@ -14,7 +14,8 @@ What happens to a run (``execution.py`` has the details, with ``instances.py``,
   a capped log (``logs.py``). KFP v2 steps speak the executor protocol
   (``executor_protocol.py``); Python components skip a pip install that would change
   nothing and run on a warm Python (``python_steps.py``, ``warm_python.py``). KFP v1
-  steps are Argo container templates (``argo_templates.py``) whose absolute paths are
+  steps are Argo container, script and timed suspend templates (``argo_templates.py``;
+  templates only a cluster can run fail the run before it starts) whose absolute paths are
   private to each step (``isolation.py``: a user and mount namespace where the host
   allows it unprivileged, else rewritten paths). Output artifacts go to
   ``DATA_DIR/artifacts`` with Artifact and RunMetric rows (``artifacts.py``); a task

@@ -85,17 +85,20 @@ class RunningStep:
     def __init__(self, pid: int, tag: str):
         self.pid, self.tag = pid, tag
         self.stop_requested = False
-        self._stopping: threading.Thread | None = None
+        self._stopping: threading.Thread | None = None  # set once started: join() may wait
+        self._lock = threading.Lock()  # a terminate and a timeout may stop it at once
 
     def stop(self, grace: float) -> None:
         """SIGTERM to the group (and to what left it), SIGKILL after ``grace``; returns at
         once, the step's own thread notices the end."""
-        if self._stopping is not None:
-            return
-        self.stop_requested = True
-        self._stopping = threading.Thread(target=self.kill_now, args=(grace,),
-                                          name=f"stop-step-{self.pid}", daemon=True)
-        self._stopping.start()
+        with self._lock:
+            if self._stopping is not None:
+                return
+            self.stop_requested = True
+            stopping = threading.Thread(target=self.kill_now, args=(grace,),
+                                        name=f"stop-step-{self.pid}", daemon=True)
+            stopping.start()
+            self._stopping = stopping
 
     def kill_now(self, grace: float) -> None:
         host_processes().terminate(self.pid, (TAG, self.tag), grace)

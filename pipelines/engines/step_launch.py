@@ -40,7 +40,8 @@ class Prepared:
     timeout: float
     mode: str  # how it runs: "warm python", "process", "namespace", "rewrite"
     command: list[str]  # what a cluster would run, placeholders resolved
-    collect: Callable[[], tuple[dict, dict]]  # (output parameters, output artifacts)
+    # (output parameters, output artifacts, Argo's outputs.result or None)
+    collect: Callable[[], tuple[dict, dict, str | None]]
     warm: WarmPython | None = None
     before: Callable[[], None] = lambda: None  # inside ``hold``: place inputs
     hold: Callable = field(default=contextlib.nullcontext)
@@ -60,6 +61,8 @@ def prepare_inputs(execution, instance) -> str:
         template = argo_templates.template_of(execution.run.document, task.component)
         optional = set()
         identity = argo_templates.component_identity(template)
+        if _wants_result(execution, instance):  # a cached copy must have kept it
+            identity["outputs.result"] = True
     parameters, artifacts = execution.task_inputs(instance, optional)
     row.inputs = {"parameters": parameters, "artifacts": artifacts}
     if task.importer:
@@ -196,8 +199,8 @@ def _prepare_v2(execution, instance, attempt: int) -> Prepared:
     for note in notes:
         step_log.note(note)
 
-    def collect() -> tuple[dict, dict]:
-        return executor_protocol.read_outputs(component, executor_input)
+    def collect() -> tuple[dict, dict, None]:
+        return (*executor_protocol.read_outputs(component, executor_input), None)
 
     return Prepared(launch, step_log, folder, timeout, mode, argv, collect, warm=warm)
 
@@ -214,16 +217,28 @@ def _prepare_v1(execution, instance, attempt: int) -> Prepared:
     template = argo_templates.template_of(run.document, task.component)
     folder = _fresh_attempt(execution, instance, attempt)
     parameters = (row.inputs or {}).get("parameters") or {}
-    argv, declared_env = argo_templates.step_command(
+    lookup = argo_templates.template_lookup(
         template, parameters, lambda e: execution.workflow_value(e, instance, attempt))
+    script_file = folder / "script"
+    step = argo_templates.step_command(template, lookup, str(script_file))
+    argv = step.argv
     outputs = argo_templates.outputs(template)
     inputs = argo_templates.input_artifacts(template)
     mode = engine.isolation_mode()
+    python = engine.step_python
     plan = isolation.PathPlan(mode, folder, [d.path for d in [*outputs, *inputs]],
-                              keep=[str(layout.data_dir()),
-                                    *isolation.interpreter_roots(engine.step_python)])
-    exec_argv = plan.command(engine.step_python, _python_argv(argv, engine.step_python))
-    env = step_environment(execution, folder, declared_env)
+                              keep=[str(layout.data_dir()), *isolation.interpreter_roots(python)])
+    # A script's source names the declared paths as a command does: the plan maps both.
+    script = [] if step.source is None else [step.source]
+    exec_argv = plan.command(python, [*_python_argv(argv, python), *script])
+    if script:
+        *exec_argv, source = exec_argv
+        script_file.write_text(source)
+        script_file.chmod(0o755)
+    result_file = folder / "result" if _wants_result(execution, instance) else None
+    if result_file is not None:
+        exec_argv = argo_templates.result_command(python, result_file, exec_argv)
+    env = step_environment(execution, folder, step.env)
     if mode == "namespace":
         env["TMPDIR"] = "/tmp"
     timeout = argo_templates.timeout(template) or settings.KFDASH_STEP_TIMEOUT
@@ -242,9 +257,12 @@ def _prepare_v1(execution, instance, attempt: int) -> Prepared:
                     continue
                 raise argo_templates.TemplateError(
                     f"its input artifact '{declared.name}' has no value")
-            _place(entries[0], plan.host_path(declared.path))
+            _place(entries[0], plan.host_path(declared.path), raw_text)
 
-    def collect() -> tuple[dict, dict]:
+    def raw_text(data: str) -> str:
+        return argo_templates.substitute(data, lookup, f"template '{task.component}'")
+
+    def collect() -> tuple[dict, dict, str | None]:
         parameters_out: dict[str, Any] = {}
         artifacts_out: dict[str, list] = {}
         for declared in outputs:
@@ -273,14 +291,22 @@ def _prepare_v1(execution, instance, attempt: int) -> Prepared:
                 "name": declared.name, "type": "system.Artifact", "uri": str(target),
                 "path": artifact_store.store_relative(target), "metadata": {},
                 "size": artifact_store.size_of(target)}]
-        return parameters_out, artifacts_out
+        result = argo_templates.read_result(result_file) if result_file is not None else None
+        return parameters_out, artifacts_out, result
 
     return Prepared(Launch(exec_argv, plan.cwd, env, str(folder)), step_log, folder, timeout,
                     mode, argv, collect, before=place_inputs, hold=plan.hold)
 
 
-def _place(entry: dict, where: Path) -> None:
-    """An input artifact at the path the step reads it from."""
+def _wants_result(execution, instance) -> bool:
+    """Whether anything reads the step's ``outputs.result`` (by its name in its DAG)."""
+    return argo_templates.wants_result(execution.run.document,
+                                       instance.spec.id.rsplit("/", 1)[-1])
+
+
+def _place(entry: dict, where: Path, substitute: Callable[[str], str]) -> None:
+    """An input artifact at the path the step reads it from (raw data with its
+    placeholders replaced, as Argo does)."""
     where.parent.mkdir(parents=True, exist_ok=True)
     if "raw" in entry:
         raw = entry["raw"]
@@ -289,7 +315,7 @@ def _place(entry: dict, where: Path) -> None:
             raise argo_templates.TemplateError(
                 "kfdash can only provide raw input artifacts, not "
                 f"{', '.join(raw) if isinstance(raw, dict) else raw!r}")
-        where.write_text(str(data))
+        where.write_text(substitute(str(data)))
         return
     source = layout.artifacts_root() / entry["path"] if entry.get("path") else Path(entry["uri"])
     if not source.exists():

@@ -7,6 +7,18 @@ top-level ops, and every ``dsl.Condition``, ``dsl.ParallelFor`` and
 Argo placeholders: ``{{inputs.parameters.x}}`` (the enclosing template's
 input), ``{{tasks.t.outputs.parameters.p}}`` (a sibling's output),
 ``{{item}}`` (the loop item) and ``{{workflow.parameters.x}}``.
+
+Hand-written Workflows add what kfp does not write: ``script`` templates (read as their
+container), ``withSequence`` loops, ``{{tasks.t.outputs.result}}`` (a step's stdout, the
+output ``RESULT``), and templates or input artifacts that only a cluster can run or fetch;
+those load (the graph shows them), the local engine refuses to run them.
+
+A ``steps`` template (groups of steps: a group starts when the one before has finished, the
+steps of a group run in parallel) is read as the DAG it amounts to: each step depends on
+every step of the group before, so that loops, ``when``, outputs and nested templates are
+the DAG code's. Its steps read each other as ``{{steps.s.outputs.…}}``, a DAG's tasks as
+``{{tasks.t.outputs.…}}``. ``continueOn.failed`` (a step's or a DAG task's) keeps a failure
+from failing the template around it.
 """
 
 from __future__ import annotations
@@ -30,8 +42,19 @@ MAX_CACHE_STALENESS = "pipelines.kubeflow.org/max_cache_staleness"
 DISPLAY_NAME = "pipelines.kubeflow.org/task_display_name"
 EXIT_HANDLER_GROUP = re.compile(r"exit-handler-\d+")
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-TASK_REFERENCE = re.compile(r"\{\{\s*tasks\.([^.{}\s]+)\.")
+REFERENCE = re.compile(r"\{\{\s*(tasks|steps)\.([^.{}\s]+)\.")  # a sibling's output, read
 DEPENDS_TASK = re.compile(r"([A-Za-z0-9_][-A-Za-z0-9_]*)(?:\.[A-Za-z]+)?")
+LOOPS = ("withItems", "withParam", "withSequence")
+SEQUENCE_FIELDS = ("count", "start", "end", "format")
+RESULT = "outputs.result"  # a step's stdout as a task output (no declared output has a dot)
+# Where an input artifact no task produces comes from: raw data (local mode writes it), or
+# a store only a cluster reaches (said in the error when a run is refused).
+REMOTE_ARTIFACTS = {"s3": "S3 (s3)", "gcs": "Google Cloud Storage (gcs)", "git": "git (git)",
+                    "oss": "Alibaba OSS (oss)", "hdfs": "HDFS (hdfs)",
+                    "artifactory": "Artifactory (artifactory)",
+                    "azure": "Azure Blob Storage (azure)", "http": "a URL (http)",
+                    "fromExpression": "an expression (fromExpression)"}
+ARTIFACT_SOURCES = ("raw", *REMOTE_ARTIFACTS)
 
 
 def parse(workflow: dict) -> PipelineSpec:
@@ -60,7 +83,8 @@ def parse(workflow: dict) -> PipelineSpec:
                        fields.text(labels, ENABLE_CACHING, "metadata.labels") == "true")
     builder.expand_top(entrypoint, fields.text(spec, "onExit", "spec"))
     builder.tree.assign_ids()
-    builder.build(builder.tree.top, builder.root_scope(templates[entrypoint]), None, "")
+    builder.build(templates[entrypoint], builder.tree.top,
+                  builder.root_scope(templates[entrypoint]), None, "")
     generate_name = fields.text(metadata, "generateName", "metadata")
     name = (str(described.get("name") or "") or generate_name.removesuffix("-")
             or fields.text(metadata, "name", "metadata"))
@@ -105,11 +129,124 @@ def _parameters(spec: dict, described: dict) -> list[Parameter]:
 
 
 def _loops(task: dict) -> bool:
-    return "withItems" in task or "withParam" in task
+    return any(key in task for key in LOOPS)
+
+
+def runs_dag(template: dict) -> bool:
+    """Whether a template runs tasks of its own (a group), not one step."""
+    return "dag" in template or "steps" in template
+
+
+def output_reference(expression: str) -> tuple[str, str, str] | None:
+    """``tasks.t.outputs.parameters.p`` → (t, "parameters", p), ``…artifacts.a`` → (t,
+    "artifacts", a), ``tasks.t.outputs.result`` → (t, "result", RESULT); else None. A step
+    reads a sibling as ``steps.t.…``: the same, so that one lookup serves both."""
+    parts = expression.split(".")
+    if len(parts) < 4 or parts[0] not in ("tasks", "steps") or parts[2] != "outputs":
+        return None
+    if len(parts) == 5 and parts[3] in ("parameters", "artifacts"):
+        return parts[1], parts[3], parts[4]
+    if len(parts) == 4 and parts[3] == "result":
+        return parts[1], "result", RESULT
+    return None
+
+
+def sequence_fields(task: dict, where: str) -> dict[str, str]:
+    """A task's ``withSequence`` as text, checked as Argo checks it: count or end, not both."""
+    sequence = fields.mapping(task, "withSequence", where)
+    given = {key: fields.text(sequence, key, f"{where}: withSequence") for key in SEQUENCE_FIELDS
+             if sequence.get(key) not in (None, "")}
+    if ("count" in given) == ("end" in given):
+        raise SpecError(f"{where}: withSequence needs either count or end, not "
+                        f"{'both' if 'count' in given else 'neither'}")
+    return given
+
+
+def sequence_items(sequence: dict[str, str], where: str) -> list[str]:
+    """Argo's withSequence items: from ``start`` (0), ``count`` numbers or up (or down) to
+    ``end`` included, each printf-formatted by ``format`` ("%d"); text, as Argo's are."""
+
+    def number(key: str) -> int:
+        try:
+            return int(str(sequence.get(key, "0")).strip())
+        except ValueError:
+            raise SpecError(f"{where}: withSequence {key} should be a whole number, not "
+                            f"{sequence[key]!r}") from None
+
+    start = number("start")
+    if "count" in sequence:
+        count = number("count")
+        if count < 0:
+            raise SpecError(f"{where}: withSequence count should not be negative ({count})")
+        numbers = range(start, start + count)
+    else:
+        end = number("end")
+        numbers = range(start, end + 1) if start <= end else range(start, end - 1, -1)
+    if len(numbers) > graph.MAX_NODES:
+        raise SpecError(f"{where}: withSequence gives {len(numbers)} items, more than the "
+                        f"{graph.MAX_NODES} kfdash runs in one loop")
+    form = sequence.get("format") or "%d"
+    try:  # Go's %v is Python's %d for a number; the rest of printf is the same for one
+        return [form.replace("%v", "%d") % value for value in numbers]
+    except (TypeError, ValueError):
+        raise SpecError(f"{where}: withSequence format {form!r} is not a printf format for "
+                        "one number") from None
+
+
+def _references(task: dict, word: str, where: str) -> list[str]:
+    """The siblings whose outputs a task reads in its arguments, ``when``, ``withParam`` or
+    ``withSequence``: ``{{tasks.t.…}}`` in a DAG (``word`` "tasks"), ``{{steps.s.…}}`` in a
+    steps template ("steps"). The other word is refused, as Argo refuses it, because its
+    ordering would not hold."""
+    mentioned = json.dumps([task.get("arguments"), task.get("when"), task.get("withParam"),
+                            task.get("withSequence")])
+    found = []
+    for used, name in REFERENCE.findall(mentioned):
+        if used != word:
+            raise SpecError(f"{where} reads '{{{{{used}.{name}…}}}}'; in a "
+                            f"{'DAG' if word == 'tasks' else 'steps template'} that is "
+                            f"'{{{{{word}.{name}…}}}}'")
+        found.append(name)
+    return found
+
+
+def steps_as_tasks(template: dict) -> list[dict]:
+    """A steps template's steps as DAG tasks: each depends on every step of the group before
+    (Argo starts a group once the one before has finished), so it also comes after any
+    step it reads; reading one of its own group or a later group is refused, as Argo does."""
+    where = f"The steps template '{template['name']}'"
+    tasks: list[dict] = []
+    before: list[str] = []  # the last group that had steps
+    earlier: set[str] = set()
+    for number, group in enumerate(fields.sequence(template, "steps", where)):
+        names = []
+        for step in fields.entries(group, f"{where}: steps[{number}]"):
+            name = fields.text(step, "name", f"{where}: steps[{number}]")
+            if not name:
+                raise SpecError(f"{where}: a step of steps[{number}] has no name")
+            for read in _references(step, "steps", f"Step '{name}'"):
+                if read not in earlier:
+                    raise SpecError(f"Step '{name}' reads an output of '{read}', which is not "
+                                    f"a step of an earlier group of the steps template "
+                                    f"'{template['name']}'")
+            unordered = {key: value for key, value in step.items()
+                         if key not in ("dependencies", "depends")}  # a DAG's, not a step's
+            tasks.append({**unordered, "dependencies": list(before)})
+            names.append(name)
+        if names:
+            before = names
+            earlier.update(names)
+    return tasks
+
+
+def _given_artifact(item: dict) -> dict:
+    """Where an input artifact comes from when no task produces it: raw data, an s3 key..."""
+    return {key: copy.deepcopy(item[key]) for key in ARTIFACT_SOURCES if key in item}
 
 
 class _Builder:
-    """Expands the DAG templates into a Tree, then turns its nodes into Tasks and Groups."""
+    """Expands the DAG and steps templates into a Tree, then turns its nodes into Tasks and
+    Groups."""
 
     def __init__(self, templates: dict[str, dict], workflow_parameters: set[str],
                  caching_label: bool):
@@ -123,7 +260,7 @@ class _Builder:
 
     def expand_top(self, entrypoint: str, on_exit: str) -> None:
         template = self.templates[entrypoint]
-        if "dag" in template:
+        if runs_dag(template):
             self.expand(template, None, (entrypoint,))
         else:  # a one-step workflow
             self._add(self._call(entrypoint, entrypoint), None, ())
@@ -147,9 +284,13 @@ class _Builder:
     def expand(self, template: dict, parent: Node | None, stack: tuple[str, ...]) -> None:
         if len(stack) > graph.MAX_NESTING:
             raise SpecError(f"DAG templates are nested more than {graph.MAX_NESTING} levels deep")
-        where = f"The DAG template '{template['name']}'"
-        for task in fields.entries(fields.mapping(template, "dag", where).get("tasks"),
-                                   f"{where}: tasks"):
+        if "steps" in template:
+            tasks = steps_as_tasks(template)
+        else:
+            where = f"The DAG template '{template['name']}'"
+            tasks = fields.entries(fields.mapping(template, "dag", where).get("tasks"),
+                                   f"{where}: tasks")
+        for task in tasks:
             self._add(task, parent, stack)
 
     def _add(self, task: dict, parent: Node | None, stack: tuple[str, ...]) -> Node:
@@ -165,10 +306,7 @@ class _Builder:
         if template is None:
             raise SpecError(f"Task '{key}' uses the template '{reference}', which spec.templates "
                             "does not define")
-        if "steps" in template:
-            raise SpecError(f"Template '{reference}' (task '{key}') uses steps; kfdash reads DAG "
-                            "templates, which is what kfp compiles")
-        if "dag" in template:
+        if runs_dag(template):
             node = self.tree.add(key, parent, (task, template))
             if reference in stack:
                 raise SpecError(f"Template '{reference}' contains itself (task '{key}')")
@@ -184,22 +322,26 @@ class _Builder:
 
     def root_scope(self, entrypoint: dict) -> dict[str, Source | None]:
         """What ``{{inputs.parameters.x}}`` means in the entrypoint's DAG."""
-        if "dag" not in entrypoint:
+        if not runs_dag(entrypoint):
             return {}
         ports = self._declared_inputs(entrypoint, f"Template '{entrypoint['name']}'")
         return {port.name: Source("pipeline_parameter", parameter=port.name)
                 if port.name in self.workflow_parameters else port.source for port in ports}
 
-    def build(self, siblings: dict[str, Node], scope: dict[str, Source | None],
+    def build(self, around: dict, siblings: dict[str, Node], scope: dict[str, Source | None],
               parent: str | None, item_group: str) -> None:
+        """Tasks and groups for ``siblings``, the tasks or steps of the template ``around``."""
+        word = "steps" if "steps" in around else "tasks"
         for node in siblings.values():
             task, template = node.data
-            where = f"Task '{node.id}'"
+            where = f"{'Step' if word == 'steps' else 'Task'} '{node.id}'"
+            continue_on = fields.mapping(task, "continueOn", where)
             common: dict[str, Any] = {
                 "id": node.id, "parent": parent,
-                "dependencies": self._dependencies(task, siblings, where),
+                "dependencies": self._dependencies(task, siblings, word, where),
                 "condition": fields.text(task, "when", where),
                 "depends": fields.text(task, "depends", where),
+                "continue_on_failure": fields.text(continue_on, "failed", where) == "true",
             }
             if node is self.exit_node:  # runs after everything else, whatever happened
                 common["dependencies"] = [other.id for other in siblings.values()
@@ -209,7 +351,7 @@ class _Builder:
                 continue
             own_item_group = node.id if _loops(task) else item_group
             inputs = self._inputs(task, template, siblings, scope, own_item_group, where)
-            if "dag" in template:
+            if runs_dag(template):
                 self._group(node, task, template, inputs, siblings, scope, common, where)
             else:
                 self.tasks.append(self._task(template, node, inputs, common))
@@ -224,7 +366,7 @@ class _Builder:
         self.groups.append(self._loop(Group(kind="loop", label=node.key, **common), task,
                                       siblings, scope, inputs, where))
         step_common = {"id": step.id, "parent": node.id, "dependencies": [], "condition": "",
-                       "depends": ""}
+                       "depends": "", "continue_on_failure": common["continue_on_failure"]}
         self.tasks.append(self._task(template, step, inputs, step_common))
 
     def _group(self, node: Node, task: dict, template: dict, inputs: list[Port],
@@ -240,7 +382,8 @@ class _Builder:
         elif self.exit_node is not None and EXIT_HANDLER_GROUP.fullmatch(node.key):
             group.kind = "exit_handler"
         self.groups.append(group)
-        self.build(node.children, {port.name: port.source for port in inputs}, node.id, "")
+        self.build(template, node.children, {port.name: port.source for port in inputs},
+                   node.id, "")
 
     def _loop(self, group: Group, task: dict, siblings: dict[str, Node],
               scope: dict[str, Source | None], inputs: list[Port], where: str) -> Group:
@@ -250,6 +393,15 @@ class _Builder:
             if not isinstance(items, list):
                 raise SpecError(f"{where}: withItems should be a list")
             group.loop_items = copy.deepcopy(items)
+        elif "withSequence" in task:
+            sequence = sequence_fields(task, where)
+            if any("{{" in value for value in sequence.values()):
+                # read where the loop stands when it starts; the references are checked now
+                for value in sequence.values():
+                    self._resolve(value, siblings, scope, "", where)
+                group.loop_source = Source("sequence", value=sequence)
+            else:
+                group.loop_items = sequence_items(sequence, where)
         else:
             group.loop_parameter = fields.text(task, "withParam", where)
             group.loop_source = self._resolve(group.loop_parameter, siblings, scope, "", where)
@@ -289,9 +441,9 @@ class _Builder:
         for item in fields.entries(inputs.get("artifacts"), f"{where}: inputs.artifacts"):
             port = Port(fields.text(item, "name", where), "artifact", "system.Artifact",
                         path=fields.text(item, "path", where))
-            stored = {k: v for k, v in item.items() if k not in ("name", "path", "from")}
-            if stored:  # raw data, an s3 key...: the artifact is given, not produced
-                port.source = Source("constant", value=stored)
+            given = _given_artifact(item)
+            if given:  # the artifact is given, not produced
+                port.source = Source("constant", value=given)
             ports.append(port)
         return ports
 
@@ -306,8 +458,8 @@ class _Builder:
                 name = fields.text(item, "name", where)
                 if value_key in item:
                     given[kind, name] = item[value_key]
-                elif kind == "artifact":
-                    given[kind, name] = {k: v for k, v in item.items() if k != "name"}
+                elif kind == "artifact" and (stored := _given_artifact(item)):
+                    given[kind, name] = stored
         for port in ports:
             if (port.kind, port.name) not in given:
                 continue
@@ -339,12 +491,12 @@ class _Builder:
             if parts[2] not in self.workflow_parameters:
                 raise SpecError(f"{where} reads '{value}', which is not a pipeline parameter")
             return Source("pipeline_parameter", parameter=parts[2])
-        if (parts[0] == "tasks" and len(parts) == 5 and parts[2] == "outputs"
-                and parts[3] in ("parameters", "artifacts")):
-            return self._output(parts[1], parts[4], parts[3], siblings, where)
+        reference = output_reference(match.group(1))
+        if reference is not None:
+            return self._output(*reference, siblings, where)
         return Source("expression", value=value)
 
-    def _output(self, producer: str, key: str, section: str, siblings: dict[str, Node],
+    def _output(self, producer: str, section: str, key: str, siblings: dict[str, Node],
                 where: str) -> Source:
         """The task that really writes ``key``: a DAG template's outputs are followed down."""
         node = siblings.get(producer)
@@ -354,30 +506,38 @@ class _Builder:
         if template is None:  # a loop straight over a step: its outputs, collected
             node = next(iter(node.children.values()))
             _, template = node.data
+        if section == "result":
+            if runs_dag(template):
+                raise SpecError(f"{where} reads the result of '{node.id}', which runs a DAG; "
+                                "only a step has one (its stdout)")
+            return Source("task_output", task=node.id, output=RESULT)
         outputs = fields.mapping(template, "outputs", f"Template '{template['name']}'")
         declared = {fields.text(item, "name", where): item
                     for item in fields.entries(outputs.get(section), f"{where}: outputs")}
         if key not in declared:
             raise SpecError(f"{where} reads the output '{key}' of '{node.id}', which its "
                             f"template '{template['name']}' does not declare")
-        if "dag" not in template:
+        if not runs_dag(template):
             return Source("task_output", task=node.id, output=key)
         item = declared[key]
         inner = (fields.mapping(item, "valueFrom", where).get("parameter")
                  if section == "parameters" else item.get("from"))
         match = PLACEHOLDER.fullmatch(inner.strip()) if isinstance(inner, str) else None
-        parts = match.group(1).split(".") if match else []
-        if len(parts) == 5 and parts[0] == "tasks" and parts[2] == "outputs":
-            return self._output(parts[1], parts[4], parts[3], node.children, where)
+        reference = output_reference(match.group(1)) if match else None
+        if reference is not None:
+            return self._output(*reference, node.children, where)
         return Source("task_output", task=node.id, output=key)
 
-    def _dependencies(self, task: dict, siblings: dict[str, Node], where: str) -> list[str]:
-        """``dependencies``, the tasks ``depends`` names, and every sibling whose output the
-        task reads (in its arguments, ``when`` or ``withParam``)."""
+    def _dependencies(self, task: dict, siblings: dict[str, Node], word: str,
+                      where: str) -> list[str]:
+        """``dependencies``, the tasks ``depends`` names, and every sibling whose output a DAG
+        task reads; a step's are its group before (``steps_as_tasks``), which already
+        comes after whatever it reads."""
         keys = [str(key) for key in fields.sequence(task, "dependencies", where)]
         keys += DEPENDS_TASK.findall(fields.text(task, "depends", where))
-        mentioned = json.dumps([task.get("arguments"), task.get("when"), task.get("withParam")])
-        keys += TASK_REFERENCE.findall(mentioned)
+        read = _references(task, word, where)
+        if word == "tasks":
+            keys += read
         dependencies = []
         for key in dict.fromkeys(keys):
             if key not in siblings:
@@ -387,10 +547,12 @@ class _Builder:
 
 
 def _container(template: dict, name: str) -> Container | None:
-    spec = fields.mapping(template, "container", f"Template '{name}'")
+    """A container template's container, or a script template's (its source aside)."""
+    where = f"Template '{name}'"
+    spec = fields.mapping(template, "container", where) or fields.mapping(template, "script",
+                                                                          where)
     if not spec:
         return None
-    where = f"Template '{name}'"
     env = {fields.text(item, "name", where): fields.text(item, "value", where)
            for item in fields.entries(spec.get("env"), f"{where}: env") if "value" in item}
     return Container(

@@ -51,6 +51,7 @@ class Source:
     # "constant" | "pipeline_parameter" | "task_output" | "loop_item" | "expression"
     # | "one_of" (the first of ``options`` that ran: KFP's dsl.OneOf)
     # | "task_final_status" (the final state of the group ``task``: PipelineTaskFinalStatus)
+    # | "sequence" (Argo withSequence whose bounds are placeholders, worked out at the loop)
     kind: str
     value: Any = None  # the constant, or the expression text (placeholders as written)
     parameter: str = ""  # the pipeline parameter (or loop item) name
@@ -106,6 +107,9 @@ class Task:
     exit_handler: bool = False
     importer: dict[str, Any] = field(default_factory=dict)  # v2 dsl.importer: no container
     depends: str = ""  # Argo's ``depends`` expression as written; its tasks are in dependencies
+    # Argo's continueOn.failed: its failure fails neither its group nor the run, and what
+    # depends on it still runs
+    continue_on_failure: bool = False
 
 
 @dataclass
@@ -126,6 +130,7 @@ class Group:
     parallelism: int = 0  # 0 = unbounded
     inputs: list[Port] = field(default_factory=list)  # what the group's DAG receives, resolved
     depends: str = ""  # Argo's ``depends`` expression as written
+    continue_on_failure: bool = False  # Argo's continueOn.failed, as on a Task
 
 
 @dataclass

@@ -23,7 +23,8 @@ TEXT_MAX = 80  # a constant or a label longer than this is cut in labels
 # KFP v2 conditions cast their operands: int(inputs.parameter_values['pipelinechannel--x'])
 _V2_CAST = re.compile(r"\b(?:int|double|string|bool)\(inputs\.parameter_values\['([^']+)'\]\)")
 _V2_PLAIN = re.compile(r"inputs\.parameter_values\['([^']+)'\]")
-# Argo: {{inputs.parameters.x}}, {{workflow.parameters.x}}, {{tasks.a.outputs.parameters.y}}
+# Argo: {{inputs.parameters.x}}, {{workflow.parameters.x}}, {{tasks.a.outputs.parameters.y}},
+# a step's {{steps.a.outputs.result}}
 _ARGO = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 
 
@@ -103,7 +104,7 @@ class _Names:
         parts = path.split(".")
         if parts[0] in ("inputs", "workflow") and len(parts) == 3 and parts[1] == "parameters":
             return parts[2]
-        if parts[0] == "tasks" and len(parts) >= 4:
+        if parts[0] in ("tasks", "steps") and len(parts) >= 4:
             return f"{self.task(parts[1])}.{parts[-1]}"
         if parts[0] == "item":
             return path

@@ -244,10 +244,15 @@ def test_argo_recursive_template(argo):
     refused(argo, "Template 'condition-1' contains itself (task 'again')")
 
 
-def test_argo_steps_templates_are_refused(argo):
-    _template(argo, "condition-1")["steps"] = [[{"name": "s", "template": "big"}]]
+def test_argo_a_step_reading_a_step_of_its_own_group(argo):
+    """Argo starts the steps of a group together: one cannot wait for another's output."""
+    reads = {"parameters": [{"name": "limit", "value": "{{steps.s.outputs.parameters.x}}"}]}
+    _template(argo, "condition-1")["steps"] = [[{"name": "s", "template": "big"},
+                                                {"name": "t", "template": "sum-sq",
+                                                 "arguments": reads}]]
     del _template(argo, "condition-1")["dag"]
-    refused(argo, "Template 'condition-1' (task 'condition-1') uses steps")
+    refused(argo, "Step 't' reads an output of 's', which is not a step of an earlier group "
+                  "of the steps template 'condition-1'")
 
 
 def test_argo_reading_an_unknown_output(argo):
