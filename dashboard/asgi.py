@@ -34,7 +34,8 @@ async def lifespan(scope, receive, send):
     (local mode) or the notebook watcher (kubernetes mode); in local mode the pipeline
     engine picks up the runs a previous process left (in the background) and, at the
     end, stops the steps it runs (they run again at the next start); at the end the
-    proxy closes its pooled upstream connections."""
+    proxy closes its pooled upstream connections. The scheduler of recurring runs runs
+    in every mode (unless KFDASH_SCHEDULER=off)."""
     import asyncio
 
     from django.conf import settings
@@ -43,8 +44,9 @@ async def lifespan(scope, receive, send):
     from notebooks.culling import Culler
     from notebooks.watcher import NotebookWatcher
     from pipelines.engines import engine as pipeline_engine
+    from pipelines.scheduler import Scheduler
 
-    worker = None
+    worker = scheduler = None
     local = settings.KFDASH_PLATFORM == "local"
     while True:
         message = await receive()
@@ -55,10 +57,15 @@ async def lifespan(scope, receive, send):
             worker.start()
             if local:
                 pipeline_engine().resume()
+            if settings.KFDASH_SCHEDULER:
+                scheduler = Scheduler()
+                scheduler.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if worker:
                 worker.stop()
+            if scheduler:
+                scheduler.stop()
             if local:
                 await asyncio.to_thread(pipeline_engine().shutdown)
             await notebook_proxy.close()

@@ -321,6 +321,12 @@ def _positive(name: str, value: float, *, zero_ok: bool = False) -> float:
     return value
 
 
+# Recurring runs: each server process schedules (KFDASH_SCHEDULER=off leaves it to
+# `manage.py run_scheduler`), looking for due slots this often.
+KFDASH_SCHEDULER = env.bool("KFDASH_SCHEDULER", default=True)
+KFDASH_SCHEDULER_SECONDS = _positive(
+    "KFDASH_SCHEDULER_SECONDS", env.float("KFDASH_SCHEDULER_SECONDS", default=1.0))
+
 # The local engine (pipelines/engines/local.py): steps of all runs running at once.
 KFDASH_RUN_PARALLELISM = int(_positive(
     "KFDASH_RUN_PARALLELISM", env.int("KFDASH_RUN_PARALLELISM", default=os.cpu_count() or 1)))

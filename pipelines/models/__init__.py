@@ -10,8 +10,10 @@ from pipelines.models.pipelines import (
     validate_description,
     validate_display_name,
 )
+from pipelines.models.recurring import RecurringRun
 from pipelines.models.runs import Artifact, Run, RunMetric, RunTask, run_group, runs_group
 
 __all__ = ["DESCRIPTION_MAX", "NAME_MAX", "Artifact", "Experiment", "Pipeline",
-           "PipelineVersion", "Run", "RunMetric", "RunTask", "attach_latest_versions",
-           "run_group", "runs_group", "validate_description", "validate_display_name"]
+           "PipelineVersion", "RecurringRun", "Run", "RunMetric", "RunTask",
+           "attach_latest_versions", "run_group", "runs_group", "validate_description",
+           "validate_display_name"]

@@ -100,6 +100,9 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                    null=True, blank=True, related_name="+")
+    # The schedule that started it; its slot is ``scheduled_at`` (one run per slot).
+    recurring_run = models.ForeignKey("pipelines.RecurringRun", on_delete=models.SET_NULL,
+                                      null=True, blank=True, related_name="runs")
 
     objects = RunQuerySet.as_manager()
 
@@ -118,6 +121,8 @@ class Run(models.Model):
             models.Index(fields=["experiment", "created_at", "id"], name="run_exp_created"),
             models.Index(fields=["state"]),
         ]
+        constraints = [models.UniqueConstraint(fields=["recurring_run", "scheduled_at"],
+                                               name="one_run_per_slot")]
 
     def __str__(self) -> str:
         return self.name
@@ -147,12 +152,14 @@ class Run(models.Model):
               loaded: LoadedPipeline | None = None, experiment: Experiment | None = None,
               parameters: dict[str, Any] | None = None, parameters_from_text: bool = False,
               description: str = "", caching: bool | None = None, pipeline_root: str = "",
-              service_account: str = "") -> Run:
+              service_account: str = "", recurring_run=None, scheduled_at=None) -> Run:
         """Check everything, create the run, and hand it to the engine once committed.
 
         The pipeline is a stored ``version`` (of this namespace or shared) or a ``loaded``
         package (a run from a file, as ``kfp.Client.create_run_from_pipeline_package``
-        sends). Raises ValidationError (parameter errors keyed by parameter name)."""
+        sends). A ``recurring_run`` names the slot it fills (``scheduled_at``): a second run
+        of the same slot is an IntegrityError. Raises ValidationError (parameter errors
+        keyed by parameter name)."""
         if (version is None) == (loaded is None):
             raise ValidationError("A run needs a pipeline version or a pipeline package.")
         if version is not None and version.pipeline.profile_id not in (None, profile.pk):
@@ -182,7 +189,8 @@ class Run(models.Model):
                 pipeline=version.pipeline if version else None, pipeline_version=version,
                 parameters=values, caching=caching, pipeline_root=pipeline_root,
                 service_account=service_account, created_by=by, created_at=now,
-                scheduled_at=now, state_history=[_history(RunState.PENDING, now)], **source)
+                recurring_run=recurring_run, scheduled_at=scheduled_at or now,
+                state_history=[_history(RunState.PENDING, now)], **source)
             Experiment.objects.filter(pk=experiment.pk).update(last_run_created_at=now)
             profile.record(by, "run", f"{by.email} started the run {name}", name)
             run._publish_on_commit([])
