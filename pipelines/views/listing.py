@@ -63,10 +63,12 @@ class Listing:
 def paginate(request, queryset: QuerySet, sorts: dict[str, list], default: str,
              params: dict[str, str] | None = None,
              search: Callable[[QuerySet, str], QuerySet] | None = None,
-             decorate: Callable[[list], list] | None = None) -> Listing:
+             decorate: Callable[[list], list] | None = None,
+             ids_first: bool = False) -> Listing:
     """Filter by ``?q=`` (name contains, or what ``search`` does with it), order by
-    ``?sort=`` (a key of ``sorts``), and return ``?page=``: one COUNT and one page query,
-    however many rows there are (plus what ``decorate`` does to the page's rows). Every
+    ``?sort=`` (a key of ``sorts``), and return ``?page=``: one COUNT and one page query
+    (two with ``ids_first``), however many rows there are (plus what ``decorate`` does to
+    the page's rows). Every
     ordering ends with the primary key, so pages never repeat or skip rows that tie."""
     query = request.GET.get("q", "").strip()
     if query:
@@ -77,6 +79,12 @@ def paginate(request, queryset: QuerySet, sorts: dict[str, list], default: str,
         sort = default
     queryset = queryset.order_by(*sorts[sort])
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    if ids_first:
+        # The page's ids first (the sort index alone can answer), then those rows: a far
+        # page then skips index entries, not joined rows.
+        ids = list(page.object_list.values_list("pk", flat=True))
+        rows = {row.pk: row for row in queryset.order_by().filter(pk__in=ids)}
+        page.object_list = [rows[pk] for pk in ids if pk in rows]
     if decorate is not None:
         page.object_list = decorate(list(page.object_list))
     first = {}

@@ -82,7 +82,7 @@ def run_table(request, profile, runs, experiment: Experiment | None = None) -> d
             Coalesce("finished_at", Now()) - F("started_at"), output_field=DurationField()))
     columns = common_metrics(scope)
     listing = paginate(request, runs, {**RUN_SORTS, **metric_sorts(columns)}, "-created",
-                       {"show": tab, **filters.params()}, search=search_runs)
+                       {"show": tab, **filters.params()}, search=search_runs, ids_first=True)
     rows = list(listing.page.object_list)
     for number, column in enumerate(columns):
         column["header"] = listing.headers[f"metric-{number}"]
