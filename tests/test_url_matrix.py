@@ -27,7 +27,8 @@ OWN_ACCOUNT = {"home", "register", "memberships", "switch-namespace", "tokens",
                "kfp2-experiments", "kfp1-experiments", "kfp2-pipelines", "kfp1-pipelines",
                "kfp2-pipeline-create", "kfp2-pipeline-upload", "kfp1-pipeline-upload",
                "kfp2-pipeline-upload-version", "kfp1-pipeline-upload-version",
-               "kfp1-pipeline-versions", "kfp2-runs", "kfp1-runs", "kfp2-artifacts"}
+               "kfp1-pipeline-versions", "kfp2-runs", "kfp1-runs", "kfp2-artifacts",
+               "kfp2-recurringruns", "kfp1-jobs"}
 METHODS = ("get", "post", "delete")
 
 
@@ -52,7 +53,15 @@ def concrete(route: str, kwargs: dict) -> str:
 def sample_kwargs(profile, owner, member):
     from dashboard.models import ApiToken
     from notebooks.models import Notebook, Volume
-    from pipelines.models import Artifact, Experiment, Pipeline, PipelineVersion, Run, RunTask
+    from pipelines.models import (
+        Artifact,
+        Experiment,
+        Pipeline,
+        PipelineVersion,
+        RecurringRun,
+        Run,
+        RunTask,
+    )
 
     token, _ = ApiToken.issue(owner, "owners-token")
     Notebook.objects.create(profile=profile, name="nb", image="x", stopped=True,
@@ -69,11 +78,14 @@ def sample_kwargs(profile, owner, member):
     task = RunTask.objects.create(run=run, node_id="step", spec_id="step", display_name="step",
                                   state="SUCCEEDED")
     artifact = Artifact.objects.create(run=run, task=task, name="out", uri="local://out")
+    schedule = RecurringRun.objects.create(profile=profile, experiment=experiment,
+                                           name="hourly", interval_seconds=3600)
     return {"namespace": profile.name, "email": member.email, "token_id": token.pk,
             "name": "nb", "volume": "vol", "pipeline_id": pipeline.pk,
             "version_id": version.pk, "experiment_id": experiment.pk, "pipeline_name": "pl",
             "run_id": run.pk, "node_id": "step", "task_id": task.pk,
             "artifact_id": artifact.pk, "artifact_name": "out",
+            "recurring_run_id": schedule.pk,
             # run-output-html: the output's place in its artifact
             "index": 0}
 
@@ -84,6 +96,7 @@ MISSING = {"namespace": "no-such-namespace", "email": "nobody@example.com", "tok
            "version_id": NO_SUCH_ID, "experiment_id": NO_SUCH_ID,
            "pipeline_name": "no-such-pipeline", "run_id": NO_SUCH_ID, "node_id": "no-such-node",
            "task_id": NO_SUCH_ID, "artifact_id": NO_SUCH_ID, "artifact_name": "no-such-artifact",
+           "recurring_run_id": NO_SUCH_ID,
            "index": 99}
 
 

@@ -211,6 +211,8 @@ class RunV2Serializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=RunState.values)
     error = serializers.SerializerMethodField()
     state_history = serializers.SerializerMethodField()
+    recurring_run_id = serializers.UUIDField(allow_null=True,
+                                             help_text="The recurring run that started it.")
 
     @extend_schema_field(PipelineVersionReferenceSerializer(allow_null=True))
     def get_pipeline_version_reference(self, run) -> dict | None:
@@ -303,6 +305,24 @@ class PipelineSpecV1Serializer(serializers.Serializer):
     runtime_config = RuntimeConfigSerializer(required=False)
 
 
+def pipeline_spec_v1(obj, with_manifests: bool) -> dict[str, Any]:
+    """A v1 ``ApiPipelineSpec`` of a run or a recurring run (they share the field names):
+    parameter values as text, the stored pipeline by id and name, and, for one object's
+    GET, the package it carries."""
+    spec: dict[str, Any] = {"parameters": [
+        {"name": name, "value": text_value(value)} for name, value in obj.parameters.items()]}
+    if obj.pipeline_id:
+        spec["pipeline_id"] = str(obj.pipeline_id)
+        spec["pipeline_name"] = obj.pipeline.name
+    if obj.format == SpecFormat.KFP_V2:
+        spec["runtime_config"] = runtime_config(obj)
+    if with_manifests and obj.document is not None:
+        manifest = json.dumps(pipeline_document(obj))
+        spec["workflow_manifest" if obj.format == SpecFormat.ARGO
+             else "pipeline_manifest"] = manifest
+    return spec
+
+
 class MetricV1Serializer(serializers.Serializer):
     name = serializers.CharField()
     node_id = serializers.CharField()
@@ -333,18 +353,7 @@ class RunV1Serializer(serializers.Serializer):
 
     @extend_schema_field(PipelineSpecV1Serializer)
     def get_pipeline_spec(self, run) -> dict:
-        spec: dict[str, Any] = {"parameters": [
-            {"name": name, "value": text_value(value)} for name, value in run.parameters.items()]}
-        if run.pipeline_id:
-            spec["pipeline_id"] = str(run.pipeline_id)
-            spec["pipeline_name"] = run.pipeline.name
-        if run.format == SpecFormat.KFP_V2:
-            spec["runtime_config"] = runtime_config(run)
-        if self.with_manifests:
-            manifest = json.dumps(pipeline_document(run))
-            spec["workflow_manifest" if run.format == SpecFormat.ARGO
-                 else "pipeline_manifest"] = manifest
-        return spec
+        return pipeline_spec_v1(run, self.with_manifests)
 
     @extend_schema_field(ResourceReferenceSerializer(many=True))
     def get_resource_references(self, run) -> list[dict]:
@@ -354,6 +363,9 @@ class RunV1Serializer(serializers.Serializer):
         if run.pipeline_version_id:
             references.append({**reference("PIPELINE_VERSION", run.pipeline_version_id,
                                            "CREATOR"), "name": run.pipeline_version.name})
+        if run.recurring_run_id:  # started by a recurring run (v1: a job)
+            references.append({**reference("JOB", run.recurring_run_id, "CREATOR"),
+                               "name": run.recurring_run.name})
         return references
 
     @extend_schema_field(serializers.CharField(help_text=" | ".join(

@@ -47,6 +47,7 @@ RUNS_V2 = Listing({
     "scheduled_at": Field("scheduled_at", "timestamp"),
     "state": Field("state", "enum", str.upper), "storage_state": STORAGE_STATE,
     "experiment_id": Field("experiment_id", "id"),
+    "recurring_run_id": Field("recurring_run_id", "id"),  # as KFP: a recurring run's runs
 })
 
 

@@ -40,10 +40,12 @@ RUNS_V1 = Listing({
     "created_at": Field("created_at", "timestamp"),
     "scheduled_at": Field("scheduled_at", "timestamp"), "storage_state": STORAGE_STATE,
 })
+RECURRING_HEAVY = ("document", "platform_spec", "graph", "parameters")  # a run shows its name
 RUN_SCOPE = [
-    OpenApiParameter("resource_reference_key.type", str, enum=["", "NAMESPACE", "EXPERIMENT"]),
-    OpenApiParameter("resource_reference_key.id", str, description="The namespace or the "
-                     "experiment's id; empty: your default namespace."),
+    OpenApiParameter("resource_reference_key.type", str,
+                     enum=["", "NAMESPACE", "EXPERIMENT", "JOB"]),
+    OpenApiParameter("resource_reference_key.id", str, description="The namespace, or the "
+                     "experiment's or job's id; empty: your default namespace."),
 ]
 
 
@@ -53,21 +55,25 @@ def v1_runs(runs):
     its metrics with their node ids."""
     metrics = RunMetric.objects.select_related("task").only(
         "run", "task", "name", "value", "format", "task__node_id")
-    return runs.select_related("profile", "experiment", "pipeline", "pipeline_version").defer(
-        *(f"pipeline_version__{name}" for name in HEAVY)).prefetch_related(
+    return runs.select_related("profile", "experiment", "pipeline", "pipeline_version",
+                               "recurring_run").defer(
+        *(f"pipeline_version__{name}" for name in HEAVY),
+        *(f"recurring_run__{name}" for name in RECURRING_HEAVY)).prefetch_related(
         Prefetch("metrics", queryset=metrics))
 
 
 def listed_runs(request):
-    """The runs ``resource_reference_key`` names: an experiment's, or a namespace's."""
+    """The runs ``resource_reference_key`` names: an experiment's, a job's (recurring
+    run's), or a namespace's."""
     kind = query(request, "resource_reference_key.type")
     key = query(request, "resource_reference_key.id")
-    if kind == "EXPERIMENT":
+    if kind in ("EXPERIMENT", "JOB"):
         if not key:
-            raise InvalidArgument("Name the experiment: resource_reference_key.id=<its id>.")
-        return scoping.get_experiment(request.user, key).runs.all()
+            raise InvalidArgument(f"Name the {kind.lower()}: resource_reference_key.id=<its id>.")
+        get = scoping.get_experiment if kind == "EXPERIMENT" else scoping.get_recurring_run
+        return get(request.user, key).runs.all()
     if kind not in ("", "NAMESPACE"):
-        raise InvalidArgument(f"Runs are listed by EXPERIMENT or NAMESPACE, not {kind!r}.")
+        raise InvalidArgument(f"Runs are listed by EXPERIMENT, JOB or NAMESPACE, not {kind!r}.")
     return runs_in(scoping.profile_to_read(request.user, key))
 
 
@@ -92,6 +98,14 @@ def package_v1(spec: dict) -> LoadedPipeline:
     return load(manifests[0].encode(), max_bytes=max_bytes())
 
 
+def parameters_v1(spec: dict) -> dict:
+    """``pipeline_spec``'s values: v1 ``parameters`` (text) over ``runtime_config``'s."""
+    config = spec.get("runtime_config") or {}
+    return {**(config.get("parameters") or {}),
+            **{p["name"]: p["value"] for p in spec.get("parameters") or []
+               if p.get("value") is not None}}
+
+
 def start_run_v1(request, data: dict) -> Run:
     user = request.user
     references = data.get("resource_references") or []
@@ -106,11 +120,8 @@ def start_run_v1(request, data: dict) -> Run:
     profile = scoping.profile_for_run(user, experiment, version,
                                       v1_reference(references, "NAMESPACE"))
     config = spec.get("runtime_config") or {}
-    parameters = {**(config.get("parameters") or {}),
-                  **{p["name"]: p["value"] for p in spec.get("parameters") or []
-                     if p.get("value") is not None}}
     return Run.start(profile, user, name=data["name"], version=version, loaded=loaded,
-                     experiment=experiment, parameters=parameters,
+                     experiment=experiment, parameters=parameters_v1(spec),
                      description=data.get("description") or "",
                      pipeline_root=config.get("pipeline_root") or "",
                      service_account=data.get("service_account") or "")

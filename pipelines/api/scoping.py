@@ -20,7 +20,7 @@ from rest_framework.exceptions import ValidationError
 from dashboard import access
 from dashboard.choices import Role
 from dashboard.models import Profile
-from pipelines.models import Experiment, Pipeline, PipelineVersion, Run
+from pipelines.models import Experiment, Pipeline, PipelineVersion, RecurringRun, Run
 
 SHARED = "kubeflow"
 
@@ -127,6 +127,17 @@ def get_run(user, run_id: str, verb: Role | str = Role.VIEW, queryset=None) -> R
         raise Http404(f"No run with id {run_id}.")
     access.get_namespace(user, run.profile.name, verb)
     return run
+
+
+def get_recurring_run(user, recurring_run_id: str, verb: Role | str = Role.VIEW,
+                      queryset=None) -> RecurringRun:
+    """A recurring run (v1: a job) by id, with its namespace."""
+    queryset = RecurringRun.objects.select_related("profile") if queryset is None else queryset
+    schedule = queryset.filter(pk=parse_id(recurring_run_id, "recurring run")).first()
+    if schedule is None:
+        raise Http404(f"No recurring run with id {recurring_run_id}.")
+    access.get_namespace(user, schedule.profile.name, verb)
+    return schedule
 
 
 def profile_for_run(user, experiment: Experiment | None, version: PipelineVersion | None,

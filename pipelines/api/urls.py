@@ -7,7 +7,7 @@ reference suggests while keeping ``<…>`` routes that the URL tests can fill in
 
 from django.urls import path, re_path, register_converter
 
-from pipelines.api import artifacts, run_nodes, runs, runs_v1, views
+from pipelines.api import artifacts, recurring, run_nodes, runs, runs_v1, views
 
 
 class KfpIdConverter:
@@ -55,6 +55,12 @@ urlpatterns = [
     # Node ids of tasks inside loops may hold "/" (sent as %2F): <path:…> takes them whole.
     path(V2 + "runs/<kfpid:run_id>/nodes/<path:node_id>/artifacts/<kfpid:artifact_name>:read",
          run_nodes.ReadArtifact.as_view(), name="kfp2-run-artifact-read"),
+    path(V2 + "recurringruns", recurring.RecurringRunsV2.as_view(), name="kfp2-recurringruns"),
+    path(V2 + "recurringruns/<kfpid:recurring_run_id>", recurring.RecurringRunV2.as_view(),
+         name="kfp2-recurringrun"),
+    *(path(V2 + f"recurringruns/<kfpid:recurring_run_id>:{verb}",
+           recurring.RecurringRunSwitch.as_view(enabled=verb == "enable"),
+           name=f"kfp2-recurringrun-{verb}") for verb in ("enable", "disable")),
     path(V2 + "artifacts", artifacts.ArtifactsV2.as_view(), name="kfp2-artifacts"),
     path(V2 + "artifacts/<kfpid:artifact_id>:download", artifacts.ArtifactDownloadV2.as_view(),
          name="kfp2-artifact-download"),
@@ -91,6 +97,11 @@ urlpatterns = [
            name=f"kfp1-run-{verb}") for verb in ("archive", "unarchive")),
     path(V1 + "runs/<kfpid:run_id>/nodes/<path:node_id>/artifacts/<kfpid:artifact_name>:read",
          run_nodes.ReadArtifact.as_view(), name="kfp1-run-artifact-read"),
+    path(V1 + "jobs", recurring.JobsV1.as_view(), name="kfp1-jobs"),
+    path(V1 + "jobs/<kfpid:recurring_run_id>", recurring.JobV1.as_view(), name="kfp1-job"),
+    *(path(V1 + f"jobs/<kfpid:recurring_run_id>/{verb}",
+           recurring.RecurringRunSwitch.as_view(enabled=verb == "enable"),
+           name=f"kfp1-job-{verb}") for verb in ("enable", "disable")),
     # v1alpha1 serves one thing, a step's log (the KFP UI's log pane reads it).
     path("v1alpha1/runs/<kfpid:run_id>/nodes/<path:node_id>/log", run_nodes.NodeLog.as_view(),
          name="kfp-run-node-log"),

@@ -156,6 +156,9 @@ class RecurringRun(models.Model):
             experiment = Experiment.default_for(self.profile, by)
         if experiment.profile_id != self.profile.pk:
             raise ValidationError("That experiment is not in this namespace.")
+        if experiment.is_archived:
+            raise ValidationError(f"The experiment {experiment.name} is archived: restore it "
+                                  "before scheduling runs in it.")
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValidationError({"max_concurrency": "At least 1 run at a time."})
         spec = _spec_of(version, pipeline, loaded)
@@ -186,6 +189,13 @@ class RecurringRun(models.Model):
             verb = "enabled" if enabled else "disabled"
             self.profile.record(by, "recurring-run", f"{by.email} {verb} the recurring run "
                                                      f"{self.name}", self.name)
+
+    def remove(self, by) -> None:
+        """Delete it; the runs it started stay (their ``recurring_run`` becomes empty)."""
+        name = self.name
+        self.delete()
+        self.profile.record(by, "recurring-run", f"{by.email} deleted the recurring run {name}",
+                            name)
 
     def disable_because(self, reason: str) -> None:
         self.enabled, self.disabled_reason, self.next_slot_at = False, reason, None

@@ -251,7 +251,8 @@ def test_it_lists_runs_with_metrics_but_without_manifests(api, viewer, listed):
 
 
 @pytest.mark.parametrize("query, status", [
-    ({"resource_reference_key.type": "JOB", "resource_reference_key.id": "x"}, 400),
+    ({"resource_reference_key.type": "PIPELINE", "resource_reference_key.id": "x"}, 400),
+    ({"resource_reference_key.type": "JOB", "resource_reference_key.id": "x"}, 404),
     ({"resource_reference_key.type": "EXPERIMENT", "resource_reference_key.id": ""}, 400),
     ({"resource_reference_key.type": "NAMESPACE", "resource_reference_key.id": "team-a"}, 404),
 ])
