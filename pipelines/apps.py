@@ -11,4 +11,5 @@ class PipelinesConfig(AppConfig):
         nav.register(nav.Section("Pipelines", "pipelines", "pipeline", 20))
         nav.register(nav.Section("Experiments", "experiments", "experiment", 30))
         nav.register(nav.Section("Runs", "runs", "run", 40))
+        nav.register(nav.Section("Recurring runs", "recurring", "schedule", 42))
         nav.register(nav.Section("Artifacts", "artifacts", "artifact", 45))

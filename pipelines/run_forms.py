@@ -124,7 +124,7 @@ class RunForm(forms.Form):
         if not self.is_bound:
             self.initial["parameters_of"] = self.fingerprint
             if not self.initial.get("name") and self.source_name:
-                self.initial["name"] = default_run_name(self.source_name)
+                self.initial["name"] = self.default_name()
         self.parameter_names = self._add_parameter_fields()
         self.reviewing = self.is_bound and (
             refresh or self.data.get("parameters_of", "") != self.fingerprint)
@@ -209,6 +209,10 @@ class RunForm(forms.Form):
             return self.chosen_version.pipeline.name
         return self.spec.name if self.spec is not None else ""
 
+    def default_name(self) -> str:
+        """The name an empty name input stands for (a recurring run's form says another)."""
+        return default_run_name(self.source_name)
+
     @property
     def needs_file_again(self) -> bool:
         """A file too large to carry in the form: it must be chosen again for Start."""
@@ -260,7 +264,7 @@ class RunForm(forms.Form):
                 del self.data[key]
         self.data["parameters_of"] = self.fingerprint
         if not self.data.get("name", "").strip() and self.source_name:
-            self.data["name"] = default_run_name(self.source_name)
+            self.data["name"] = self.default_name()
 
     def full_clean(self) -> None:
         """A form under review has no errors but a pipeline that could not be read."""
@@ -291,7 +295,7 @@ class RunForm(forms.Form):
         except ValidationError as exc:
             self.add_start_errors(exc)
         if not data.get("name", "").strip():
-            data["name"] = default_run_name(self.source_name)
+            data["name"] = self.default_name()
         return data
 
     def clean_name(self) -> str:

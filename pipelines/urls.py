@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from pipelines.views import compare, experiments, outputs, pipelines, run_detail, runs
+from pipelines.views import (
+    compare,
+    experiments,
+    outputs,
+    pipelines,
+    recurring,
+    run_detail,
+    runs,
+)
 from pipelines.views.artifacts import artifact_detail, artifact_list
 
 urlpatterns = [
@@ -43,6 +51,20 @@ urlpatterns = [
          name="run-task-log"),
     path("runs/<uuid:run_id>/artifacts/<uuid:artifact_id>/", run_detail.artifact_download,
          name="run-artifact"),
+    # Recurring runs: list, details, the form (new, edit, clone: ?clone=), its trigger
+    # preview, enable/disable and delete (pipelines/views/recurring.py).
+    path("recurring/", recurring.recurring_list, name="recurring"),
+    path("recurring/new/", recurring.recurring_new, name="recurring-new"),
+    path("recurring/preview/", recurring.recurring_preview, name="recurring-preview"),
+    path("recurring/<uuid:recurring_run_id>/", recurring.recurring_detail, name="recurring-detail"),
+    path("recurring/<uuid:recurring_run_id>/edit/", recurring.recurring_edit,
+         name="recurring-edit"),
+    path("recurring/<uuid:recurring_run_id>/enable/", recurring.recurring_enable,
+         {"enabled": True}, name="recurring-enable"),
+    path("recurring/<uuid:recurring_run_id>/disable/", recurring.recurring_enable,
+         {"enabled": False}, name="recurring-disable"),
+    path("recurring/<uuid:recurring_run_id>/delete/", recurring.recurring_delete,
+         name="recurring-delete"),
     # The namespace's artifacts and one artifact's page (pipelines/views/artifacts.py).
     path("artifacts/", artifact_list, name="artifacts"),
     path("artifacts/<uuid:artifact_id>/", artifact_detail, name="artifact-detail"),

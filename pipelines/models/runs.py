@@ -247,7 +247,9 @@ class Run(models.Model):
     def live_event(self) -> dict[str, Any]:
         return {
             "type": "run", "run_id": str(self.pk), "revision": self.revision,
-            "experiment_id": str(self.experiment_id), "name": self.name, "state": self.state,
+            "experiment_id": str(self.experiment_id),
+            "recurring_run_id": str(self.recurring_run_id) if self.recurring_run_id else None,
+            "name": self.name, "state": self.state,
             "error": self.error,
             "storage_state": self.storage_state,
             "created_at": _iso(self.created_at), "started_at": _iso(self.started_at),

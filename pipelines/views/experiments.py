@@ -19,6 +19,7 @@ from pipelines.forms import ExperimentForm
 from pipelines.models import Experiment, Run
 from pipelines.views import runs_confirmed
 from pipelines.views.listing import SORTS, paginate
+from pipelines.views.recurring import experiment_schedules
 from pipelines.views.runs import run_table
 
 TABS = {"active": "Active", "archived": "Archived"}
@@ -84,7 +85,7 @@ def experiment_new(request, profile):
 def experiment_detail(request, profile, experiment_id):
     experiment = _experiment(profile, experiment_id)
     return render(request, "pipelines/experiment_detail.html", {
-        "profile": profile,
+        "profile": profile, **experiment_schedules(experiment),
         **run_table(request, profile, Run.objects.filter(experiment=experiment), experiment),
     })
 

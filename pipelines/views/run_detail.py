@@ -79,7 +79,7 @@ def run_detail(request, profile, run_id):
         "clone_url": f"{reverse('run-new', args=[profile.name])}?clone={run.pk}",
         "steps": _step_rows(tasks, graph), "step": step, "can_edit": can_edit,
         "state_label": RunState(run.state).label if run.state in RunState.values else run.state,
-        "parameters": _parameters(run, spec), "source": _as_yaml(run),
+        "parameters": parameter_rows(run.parameters, spec), "source": _as_yaml(run),
         "page_data": _page_data(profile, run),
         "states": [(state, TaskState(state).label) for state in TaskState.values],
     })
@@ -232,10 +232,12 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _parameters(run: Run, spec) -> list[dict[str, str]]:
-    declared = {p.name: p for p in spec.parameters}
+def parameter_rows(values: dict[str, Any], spec) -> list[dict[str, str]]:
+    """Each parameter value as text, with its declared type (a run's, a recurring run's;
+    no types without a ``spec``: a recurring run whose pipeline is gone)."""
+    declared = {p.name: p for p in spec.parameters} if spec is not None else {}
     rows = []
-    for name, value in run.parameters.items():
+    for name, value in values.items():
         parameter = declared.get(name)
         rows.append({"name": name, "value": _text(value),
                      "type": (parameter.declared_type or parameter.type) if parameter else ""})

@@ -24,7 +24,6 @@ from django.db.models.functions import Coalesce, Now
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from dashboard.choices import Role
@@ -42,7 +41,7 @@ from pipelines.run_forms import (
     RunForm,
     search_runs,
 )
-from pipelines.views import query_uuid
+from pipelines.views import next_url, query_uuid
 from pipelines.views.listing import Listing, paginate
 
 TABS = {"active": "Active", "archived": "Archived"}
@@ -67,10 +66,12 @@ ROW_FIELDS = ("id", "profile_id", "name", "state", "error", "storage_state", "re
               "pipeline_version__name", "pipeline_version__pipeline_id")
 
 
-def run_table(request, profile, runs, experiment: Experiment | None = None) -> dict[str, Any]:
+def run_table(request, profile, runs, experiment: Experiment | None = None,
+              recurring=None) -> dict[str, Any]:
     """The runs list's context (tabs, filters, sorted page, metric columns) for ``runs``:
-    a namespace's or one experiment's. Four queries whatever the page holds: the count,
-    the page, the common metric names, and those metrics' values for the page."""
+    a namespace's, one experiment's or the runs one ``recurring`` run started. A constant
+    number of queries whatever the page holds: the count, the page's ids and rows, the
+    common metric names, and those metrics' values for the page."""
     rendered_at = timezone.now()  # the live list asks for runs created after this
     tab = request.GET.get("show", "active")
     if tab not in TABS:
@@ -91,6 +92,7 @@ def run_table(request, profile, runs, experiment: Experiment | None = None) -> d
         "listing": listing, "runs": rows, "tab": tab, "filters": filters,
         "tabs": [(key, label, listing.link(show=key, page=None)) for key, label in TABS.items()],
         "metric_columns": columns if rows else [], "experiment": experiment,
+        "recurring": recurring,
         "can_edit": profile.role.allows(Role.EDIT), "rendered_at": rendered_at.isoformat(),
         "state_labels": dict(RunState.choices), "filtered": _filtered(listing, filters),
         "clear_link": listing.link(q=None, state=None, metric=None, page=None),
@@ -169,7 +171,7 @@ def run_list(request, profile):
 # --- create run ---------------------------------------------------------------------------
 
 
-def _initial(request, profile) -> dict[str, Any]:
+def initial_from_query(request, profile) -> dict[str, Any]:
     """What the query string chooses: ``?pipeline=&version=`` (from a pipeline's page),
     ``?experiment=`` (from an experiment's page), ``?source=file``. Ids this namespace
     cannot see are 404, as everywhere."""
@@ -200,7 +202,7 @@ def run_new(request, profile):
     posted = request.method == "POST"
     form = RunForm(request.POST if posted else None, request.FILES if posted else None,
                    profile=profile, user=request.user, clone=clone,
-                   initial=_initial(request, profile), refresh="refresh" in request.POST)
+                   initial=initial_from_query(request, profile), refresh="refresh" in request.POST)
     if posted and not form.reviewing and form.is_valid():
         try:
             run = form.start()
@@ -217,19 +219,10 @@ def run_new(request, profile):
 # --- bulk actions -------------------------------------------------------------------------
 
 
-def _next_url(request, default: str) -> str:
-    """Back to the list the buttons were on (its tab, filters and page), else ``default``."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
-        return target
-    return default
-
-
 @namespace_view(Role.EDIT)
 @require_POST
 def run_bulk(request, profile):
-    back = _next_url(request, reverse("runs", args=[profile.name]))
+    back = next_url(request, reverse("runs", args=[profile.name]))
     form = RunBulkForm(request.POST, profile=profile)
     if not form.is_valid():
         messages.error(request, " ".join(m for ms in form.errors.values() for m in ms))

@@ -1,7 +1,8 @@
 // "Create run": show the fields of the chosen source only, and when the source, pipeline,
-// version or file changes, have the server show that pipeline's parameters (the form is
-// posted with "refresh": nothing starts). Without JavaScript every field shows, and Start
-// after such a change shows the new parameters first (RunForm.reviewing).
+// version or file (or a recurring run's "always the latest version") changes, have the
+// server show that pipeline's parameters (the form is posted with "refresh": nothing
+// starts). Without JavaScript every field shows, and Start after such a change shows the
+// new parameters first (RunForm.reviewing).
 const form = document.querySelector("[data-run-form]");
 
 function showSource() {
@@ -25,6 +26,6 @@ if (form) {
   form.addEventListener("change", (event) => {
     const name = event.target.name;
     if (name === "source") showSource();
-    if (["source", "pipeline", "version", "package"].includes(name)) refresh();
+    if (["source", "pipeline", "version", "package", "latest"].includes(name)) refresh();
   });
 }

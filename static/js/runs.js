@@ -51,6 +51,7 @@ if (list) {
   const noteNew = (event) => {
     if (event.storage_state !== storage || Date.parse(event.created_at) <= Date.parse(since)) return;
     if (list.dataset.experiment && event.experiment_id !== list.dataset.experiment) return;
+    if (list.dataset.recurring && event.recurring_run_id !== list.dataset.recurring) return;
     newRuns.add(event.run_id);
     const count = newRuns.size;
     notice.querySelector("[data-runs-notice-text]").textContent =

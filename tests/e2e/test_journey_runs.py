@@ -54,7 +54,7 @@ def test_it_creates_a_run_and_watches_it_live_in_the_list(server, new_page, crea
     page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
     log_in(page, ANA)
 
-    nav(page).get_by_role("link", name="Runs").click()
+    nav(page).get_by_role("link", name="Runs", exact=True).click()
     expect(page.get_by_text("No runs yet.")).to_be_visible()
 
     # Upload the pipeline; its page offers "Create run".
@@ -98,7 +98,7 @@ def test_it_creates_a_run_and_watches_it_live_in_the_list(server, new_page, crea
     run_id = re.search(UUID, page.url).group(0)
 
     # The runs list: the state changes live, without reloading the page.
-    nav(page).get_by_role("link", name="Runs").click()
+    nav(page).get_by_role("link", name="Runs", exact=True).click()
     row = run_row(page, "first run")
     expect(row).to_be_visible()
     expect(row.locator(".runs-state-label")).to_have_text(re.compile("Pending|Running"))

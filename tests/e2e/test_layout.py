@@ -79,6 +79,7 @@ def test_it_marks_the_current_section_in_the_left_nav(server, page, create_users
         "Pipelines": f"/ns/{ANA_NS}/pipelines/",
         "Experiments": f"/ns/{ANA_NS}/experiments/",
         "Runs": f"/ns/{ANA_NS}/runs/",
+        "Recurring runs": f"/ns/{ANA_NS}/recurring/",
         "Artifacts": f"/ns/{ANA_NS}/artifacts/",
         "Contributors": f"/ns/{ANA_NS}/contributors/",
         "API tokens": "/tokens/",

@@ -95,7 +95,8 @@ def test_it_has_an_artifacts_link_after_runs_in_the_navigation(login, owner, pro
     html = login(owner).get(LIST).content.decode()
     nav = re.search(r'<nav id="sidenav".*?</nav>', html, re.S).group(0)
     labels = re.findall(r"</svg>\s*(\w[\w ]*?)</a>", nav)
-    assert labels[labels.index("Runs") + 1] == "Artifacts"
+    runs = labels.index("Runs")
+    assert labels[runs + 1:runs + 3] == ["Recurring runs", "Artifacts"]
     assert f'href="{LIST}" aria-current="page"' in nav
     assert "icons.svg#artifact" in nav
 
