@@ -121,23 +121,25 @@ def get_version(user, version_id: str, verb: Role | str = Role.VIEW,
 
 def get_run(user, run_id: str, verb: Role | str = Role.VIEW, queryset=None) -> Run:
     """A run by id, with its namespace (``queryset`` picks what else is loaded)."""
-    queryset = Run.objects.select_related("profile") if queryset is None else queryset
-    run = queryset.filter(pk=parse_id(run_id, "run")).first()
-    if run is None:
-        raise Http404(f"No run with id {run_id}.")
-    access.get_namespace(user, run.profile.name, verb)
-    return run
+    return _in_namespace(user, verb, "run", run_id, Run.objects.select_related("profile")
+                         if queryset is None else queryset)
 
 
 def get_recurring_run(user, recurring_run_id: str, verb: Role | str = Role.VIEW,
                       queryset=None) -> RecurringRun:
     """A recurring run (v1: a job) by id, with its namespace."""
-    queryset = RecurringRun.objects.select_related("profile") if queryset is None else queryset
-    schedule = queryset.filter(pk=parse_id(recurring_run_id, "recurring run")).first()
-    if schedule is None:
-        raise Http404(f"No recurring run with id {recurring_run_id}.")
-    access.get_namespace(user, schedule.profile.name, verb)
-    return schedule
+    return _in_namespace(user, verb, "recurring run", recurring_run_id,
+                         RecurringRun.objects.select_related("profile")
+                         if queryset is None else queryset)
+
+
+def _in_namespace(user, verb, what: str, object_id: str, queryset):
+    """The object of ``queryset`` with that id, if ``user`` may ``verb`` in its namespace."""
+    found = queryset.filter(pk=parse_id(object_id, what)).first()
+    if found is None:
+        raise Http404(f"No {what} with id {object_id}.")
+    access.get_namespace(user, found.profile.name, verb)
+    return found
 
 
 def profile_for_run(user, experiment: Experiment | None, version: PipelineVersion | None,
