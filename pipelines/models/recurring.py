@@ -213,7 +213,7 @@ class RecurringRun(models.Model):
 
         started = 0
         with transaction.atomic():
-            me = RecurringRun.objects.select_for_update().select_related(
+            me = RecurringRun.objects.select_for_update(of=("self",)).select_related(
                 "profile", "experiment", "pipeline_version", "created_by").get(pk=self.pk)
             if not me.enabled or me.next_slot_at is None or me.next_slot_at > now:
                 return 0
