@@ -15,6 +15,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# What kfp 1.8 test scripts start with: two lightweight components and a shell step.
+KFP1_COMPONENTS = r'''
+from kfp import compiler, dsl
+from kfp.components import func_to_container_op
+
+
+def sum_sq(a: int, b: int) -> int:
+    return a * a + b * b
+
+
+def gen(count: int) -> list:
+    return list(range(count))
+
+
+sum_sq_op = func_to_container_op(sum_sq)
+gen_op = func_to_container_op(gen)
+
+
+def sh(name, script, **kwargs):
+    return dsl.ContainerOp(name=name, image="alpine", command=["sh", "-c", script], **kwargs)
+'''
 KFP1_PYTHON = Path(os.environ.get("KFDASH_KFP1_PYTHON", ROOT / ".venv-kfp1" / "bin" / "python"))
 
 

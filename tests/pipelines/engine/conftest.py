@@ -13,29 +13,10 @@ import pytest
 from django.db import OperationalError
 
 from pipelines.choices import FINISHED
-from tests.kfp_sdks import run_kfp1
+from tests.kfp_sdks import KFP1_COMPONENTS, run_kfp1
 
-KFP1_SCRIPT = r'''
+KFP1_SCRIPT = KFP1_COMPONENTS + r'''
 import json
-
-from kfp import compiler, dsl
-from kfp.components import func_to_container_op
-
-
-def sum_sq(a: int, b: int) -> int:
-    return a * a + b * b
-
-
-def gen(count: int) -> list:
-    return list(range(count))
-
-
-sum_sq_op = func_to_container_op(sum_sq)
-gen_op = func_to_container_op(gen)
-
-
-def sh(name, script, **kwargs):
-    return dsl.ContainerOp(name=name, image="alpine", command=["sh", "-c", script], **kwargs)
 
 
 @dsl.pipeline(name="sum-sq")

@@ -13,30 +13,12 @@ import yaml
 from pydantic import ValidationError
 
 from pipelines.engines.argo_manifests import make_workflow, validate_workflow
-from tests.kfp_sdks import run_kfp1
+from tests.kfp_sdks import KFP1_COMPONENTS, run_kfp1
 
 RUN_ID = "3f2a9c1e-0b7d-4e2a-9c1e-0b7d4e2a9c1e"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
-KFP1_SCRIPT = r'''
-from kfp import compiler, dsl
-from kfp.components import func_to_container_op
-
-
-def sum_sq(a: int, b: int) -> int:
-    return a * a + b * b
-
-
-def gen(count: int) -> list:
-    return list(range(count))
-
-
-sum_sq_op = func_to_container_op(sum_sq)
-gen_op = func_to_container_op(gen)
-
-
-def sh(name, script, **kwargs):
-    return dsl.ContainerOp(name=name, image="alpine", command=["sh", "-c", script], **kwargs)
+KFP1_SCRIPT = KFP1_COMPONENTS + r'''
 
 
 @dsl.pipeline(name="train-model")
