@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 
 from pipelines.models import Run, RunMetric
 from pipelines.models.runs import metric_text
-from pipelines.visualizations import Card, run_cards
+from pipelines.visualizations import Card, cards_by_run
 
 MIN_RUNS, MAX_RUNS = 2, 10
 
@@ -58,7 +58,7 @@ class Comparison:
         self.runs = runs
         self.parameters = self._parameter_rows()
         self.metrics = self._metric_rows()
-        self.cards = {run.pk: run_cards(run) for run in runs}
+        self.cards = cards_by_run(runs)
 
     def _parameter_rows(self) -> list[Row]:
         names: list[str] = []

@@ -24,7 +24,7 @@ def run_compare(request, profile):
         return render(request, "pipelines/run_compare.html",
                       {"profile": profile, "error": exc.messages[0]}, status=400)
     found = Run.objects.filter(profile=profile, pk__in=ids).select_related(
-        "experiment", "pipeline", "pipeline_version")
+        "experiment", "pipeline", "pipeline_version").defer("document", "platform_spec")
     by_id = {run.pk: run for run in found}
     if len(by_id) != len(ids):  # another namespace's run is no more visible than a missing one
         raise Http404("A run to compare does not exist in this namespace.")

@@ -3,6 +3,6 @@
 datasets and models, as ``Card`` objects for the run page, a step's panel and the compare
 page (``templates/pipelines/_visualization.html`` renders one)."""
 
-from pipelines.visualizations.cards import Card, run_cards, task_cards
+from pipelines.visualizations.cards import Card, cards_by_run, run_cards, task_cards
 
-__all__ = ["Card", "run_cards", "task_cards"]
+__all__ = ["Card", "cards_by_run", "run_cards", "task_cards"]

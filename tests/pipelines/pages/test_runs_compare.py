@@ -151,3 +151,19 @@ def test_the_runs_list_offers_compare_to_viewers_and_bulk_changes_to_editors(log
     assert 'value="archive"' not in html and 'value="delete"' not in html
     html = login(owner).get("/ns/team-a/runs/").content.decode()
     assert "data-compare" in html and 'value="archive"' in html
+
+
+def test_the_page_costs_the_same_queries_for_two_runs_as_for_ten(login, owner, profile):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    runs = [make_run(profile, f"r{i}", metrics={"accuracy": i / 10}) for i in range(10)]
+    for run in runs:
+        with_classification(run)
+    client = login(owner)
+    counts = []
+    for chosen in (runs[:2], runs):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url(*chosen)).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
