@@ -55,6 +55,18 @@ def make_workflow(run_document: dict, *, run_id: str, run_name: str, namespace: 
     if not isinstance(run_document, dict) or run_document.get("kind") != KIND:
         raise ValueError("The run's document is not an Argo Workflow (kind: Workflow)")
     workflow = copy.deepcopy(run_document)
+    fill_run_metadata(workflow, run_id=run_id, run_name=run_name, namespace=namespace,
+                      service_account=service_account, labels=labels)
+    _fill_parameters(workflow["spec"], parameters)
+    return workflow
+
+
+def fill_run_metadata(workflow: dict, *, run_id: str, run_name: str, namespace: str,
+                      service_account: str, labels: dict | None = None) -> None:
+    """Make ``workflow`` (changed in place) the run's: its name from its ``generateName`` or
+    ``name`` and the run id, the namespace, kfdash's labels and annotation on top of its own,
+    and the service account. Every Workflow kfdash submits, whatever it was compiled from,
+    goes through here, so the watcher finds them all the same way."""
     metadata = workflow.setdefault("metadata", {})
     spec = workflow.setdefault("spec", {})
     metadata["name"] = workflow_name(metadata, run_id)
@@ -65,9 +77,7 @@ def make_workflow(run_document: dict, *, run_id: str, run_name: str, namespace: 
     _check_labels(metadata["labels"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}),
                                RUN_NAME_ANNOTATION: run_name}
-    _fill_parameters(spec, parameters)
     spec["serviceAccountName"] = service_account
-    return workflow
 
 
 def workflow_name(metadata: dict, run_id: str) -> str:
