@@ -358,6 +358,29 @@ KFDASH_STEP_ISOLATION = env_choice("KFDASH_STEP_ISOLATION", ("auto", "namespace"
 # (saves ~70 ms a step); 0 starts a fresh interpreter for each.
 KFDASH_STEP_WARM_PYTHON = env.bool("KFDASH_STEP_WARM_PYTHON", default=True)
 
+# --- pipelines on Argo (kubernetes mode) -------------------------------------------
+
+# The service account a run's pods get when the run names none (Kubeflow's per-namespace
+# account for pipelines).
+KFDASH_ARGO_SERVICE_ACCOUNT = env.str("KFDASH_ARGO_SERVICE_ACCOUNT", default="default-editor")
+# Where steps' output artifacts go: an S3-compatible store, configured like KFP's MinIO.
+# The secret (in each profile namespace) holds the keys under these two names.
+KFDASH_ARTIFACT_S3_ENDPOINT = env.str("KFDASH_ARTIFACT_S3_ENDPOINT",
+                                      default="minio-service.kubeflow:9000")
+KFDASH_ARTIFACT_S3_BUCKET = env.str("KFDASH_ARTIFACT_S3_BUCKET", default="mlpipeline")
+KFDASH_ARTIFACT_S3_INSECURE = env.bool("KFDASH_ARTIFACT_S3_INSECURE", default=True)
+KFDASH_ARTIFACT_S3_REGION = env.str("KFDASH_ARTIFACT_S3_REGION", default="")
+KFDASH_ARTIFACT_S3_SECRET = env.str("KFDASH_ARTIFACT_S3_SECRET",
+                                    default="mlpipeline-minio-artifact")
+KFDASH_ARTIFACT_S3_ACCESS_KEY_KEY = env.str("KFDASH_ARTIFACT_S3_ACCESS_KEY_KEY",
+                                            default="accesskey")
+KFDASH_ARTIFACT_S3_SECRET_KEY_KEY = env.str("KFDASH_ARTIFACT_S3_SECRET_KEY_KEY",
+                                            default="secretkey")
+KFDASH_ARTIFACT_KEY_PREFIX = env.str("KFDASH_ARTIFACT_KEY_PREFIX", default="artifacts")
+# The image whose init container puts the KFP v2 launcher into each step's pod: kfdash's
+# own image (it holds pipelines/engines/kfdash_launcher.py).
+KFDASH_LAUNCHER_IMAGE = env.str("KFDASH_LAUNCHER_IMAGE", default="kfdash:latest")
+
 # --- REST API --------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -1,6 +1,5 @@
-"""Pipeline engines: the local one runs each step as a process on this host (the Argo one,
-for kubernetes mode, is still to come: see the issue tracker). ``KFDASH_PLATFORM`` picks
-one."""
+"""Pipeline engines: the local one runs each step as a process on this host, the Argo one
+(kubernetes mode) makes each run an Argo Workflow. ``KFDASH_PLATFORM`` picks one."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from pipelines.engines.base import Engine, EngineError
 
 ENGINES = {
     "local": "pipelines.engines.local.LocalEngine",
+    "kubernetes": "pipelines.engines.argo.ArgoEngine",
 }
 
 __all__ = ["Engine", "EngineError", "engine", "engine_for"]

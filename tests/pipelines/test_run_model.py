@@ -2,6 +2,7 @@
 new revision and publishes only what was committed, in order."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -20,9 +21,19 @@ def version(owner, profile, ir_package):  # noqa: F811
 
 
 @pytest.fixture
-def no_engine(settings):
-    """A platform with no engine yet: runs are created, then fail with the reason."""
+def no_engine(settings, tmp_path, monkeypatch):
+    """An engine that cannot start runs (a cluster nobody answers for): runs are created,
+    then fail with the reason."""
+    from dashboard import kube
+    from tests.fakekube import kubeconfig_dict
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps(kubeconfig_dict("http://127.0.0.1:9")))
     settings.KFDASH_PLATFORM = "kubernetes"
+    settings.KUBECONFIG = str(config)
+    kube.reset()
+    yield
+    kube.reset()
 
 
 def listen(*groups: str):
@@ -52,8 +63,8 @@ def test_it_starts_a_run_in_the_default_experiment_with_typed_parameters(
     assert run.experiment.name == "Default" and run.pipeline == version.pipeline
     assert run.graph == version.graph and run.document == version.document
     run.refresh_from_db()
-    # No engine on this platform: the run says so instead of waiting forever.
-    assert run.state == "FAILED" and "cannot run pipelines on the kubernetes" in run.error
+    # The engine cannot start it: the run says so instead of waiting forever.
+    assert run.state == "FAILED" and "cannot reach the cluster" in run.error
     assert [h["state"] for h in run.state_history] == ["PENDING", "FAILED"]
     assert run.finished_at is not None
     assert Experiment.objects.get(pk=run.experiment_id).last_run_created_at == run.created_at

@@ -145,11 +145,21 @@ def test_it_shows_a_failed_iterations_error_and_exit_code(login, owner, run):
     assert "in for each in [a, b] (1 at a time), iteration 6" in html
 
 
-def test_it_says_when_the_engine_cannot_read_a_log(login, owner, run, settings):
-    settings.KFDASH_PLATFORM = "kubernetes"  # no engine there yet
+def test_it_says_when_the_engine_cannot_read_a_log(login, owner, run, settings, tmp_path):
+    from dashboard import kube
+    from tests.fakekube import kubeconfig_dict
+
+    # The Argo engine, whose cluster does not answer, asked for a running step's log.
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps(kubeconfig_dict("http://127.0.0.1:9")))
+    settings.KFDASH_PLATFORM, settings.KUBECONFIG = "kubernetes", str(config)
+    kube.reset()
     task = run.tasks.get(node_id="evaluate")
+    task.runtime, task.state = {"pod": "evaluate-pod"}, "RUNNING"
+    task.save()
     page = login(owner).get(url(run) + f"?step={task.pk}").content.decode()
-    assert "cannot run pipelines on the kubernetes platform yet" in page
+    kube.reset()
+    assert "kfdash cannot reach the cluster to read the step&#x27;s log" in page
     assert login(owner).get(url(run, "tasks/evaluate/log/")).status_code == 404
 
 

@@ -1,0 +1,355 @@
+"""The Argo engine (kubernetes mode): a run is an Argo ``Workflow`` in its namespace.
+
+- ``submit``: the Workflow is made by pure functions (``argo_manifests.make_workflow`` for
+  a KFP v1 package, ``argo_compile.compile_v2_workflow`` for KFP v2 IR), validated
+  (``validate_workflow``), then created. Its name comes from the run id, so submitting
+  the same run twice meets a 409 rather than starting it twice. A manifest that cannot be
+  made fails the run with the reason; nothing reaches the cluster.
+- What happens next is reported by the watcher (``argo_watch.py``), which records the
+  Workflow's status through ``argo_sync.record``.
+- ``terminate``: ``spec.shutdown: Terminate`` (Argo stops the pods); CANCELING until
+  Argo has ended the Workflow, then CANCELED.
+- ``retry``: Argo's retry: failed and omitted step nodes (and their pods) are removed,
+  the groups around them reset to Running, the Workflow back to Running; Argo runs the
+  removed steps again and keeps what succeeded.
+- Logs: a running step's come from its pod (``read_namespaced_pod_log``, followed live);
+  when a step ends, the watcher copies its pod's log into kfdash's log store, so logs
+  outlive the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import threading
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from dashboard import kube
+from pipelines.choices import FINISHED, RunState, SpecFormat, TaskState
+from pipelines.engines.base import Engine, EngineError
+from pipelines.models import Run, RunTask
+
+from . import layout, logs
+from .argo_manifests import API_VERSION, RUN_ID_LABEL, make_workflow, validate_workflow
+from .argo_names import MAIN_CONTAINER
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION = API_VERSION.split("/")
+PLURAL = "workflows"
+# Argo's node types that hold other nodes (reset, not removed, by a retry).
+BOUNDARIES = ("DAG", "Steps", "StepGroup", "TaskGroup")
+RETRY_CONFLICTS = 5  # a retry rewrites the status; the controller may write in between
+
+
+def workflow_for(run: Run) -> dict:
+    """The Workflow to submit for ``run``; ValueError when it cannot be made."""
+    account = run.service_account or settings.KFDASH_ARGO_SERVICE_ACCOUNT
+    common = {"run_id": str(run.pk), "run_name": run.name, "namespace": run.profile.name,
+              "service_account": account}
+    if run.format == SpecFormat.ARGO:
+        manifest = make_workflow(run.document, parameters=_as_text(run.parameters), **common)
+    else:
+        from .argo_compile import S3Repository, compile_v2_workflow
+
+        repository = S3Repository(
+            endpoint=settings.KFDASH_ARTIFACT_S3_ENDPOINT,
+            bucket=settings.KFDASH_ARTIFACT_S3_BUCKET,
+            insecure=settings.KFDASH_ARTIFACT_S3_INSECURE,
+            access_key_secret=(settings.KFDASH_ARTIFACT_S3_SECRET,
+                               settings.KFDASH_ARTIFACT_S3_ACCESS_KEY_KEY),
+            secret_key_secret=(settings.KFDASH_ARTIFACT_S3_SECRET,
+                               settings.KFDASH_ARTIFACT_S3_SECRET_KEY_KEY),
+            region=settings.KFDASH_ARTIFACT_S3_REGION,
+            key_prefix=settings.KFDASH_ARTIFACT_KEY_PREFIX)
+        manifest = compile_v2_workflow(run.spec, run.document, parameters=run.parameters,
+                                       repository=repository,
+                                       launcher_image=settings.KFDASH_LAUNCHER_IMAGE, **common)
+    validate_workflow(manifest)
+    return manifest
+
+
+def _as_text(parameters: dict) -> dict[str, str]:
+    """v1 parameters as Argo takes them (the run stores them typed: all are text here)."""
+    import json
+
+    return {name: value if isinstance(value, str) else json.dumps(value)
+            for name, value in parameters.items()}
+
+
+class ArgoEngine(Engine):
+    def __init__(self):
+        self._copying = threading.Semaphore(4)  # pod logs copied at once
+
+    @staticmethod
+    def _custom():
+        from kubernetes import client
+
+        return client.CustomObjectsApi(kube.api_client())
+
+    @staticmethod
+    def _core():
+        from kubernetes import client
+
+        return client.CoreV1Api(kube.api_client())
+
+    def find_workflow(self, run: Run) -> dict | None:
+        """The run's Workflow, found by its label (its name is the engine's business)."""
+        listing = self._custom().list_namespaced_custom_object(
+            GROUP, VERSION, run.profile.name, PLURAL,
+            label_selector=f"{RUN_ID_LABEL}={run.pk}")
+        items = listing.get("items") or []
+        return items[0] if items else None
+
+    # --- the contract ----------------------------------------------------------------------
+
+    def submit(self, run: Run) -> None:
+        run = Run.objects.select_related("profile").get(pk=run.pk)
+        try:
+            manifest = workflow_for(run)
+        except ValueError as exc:
+            raise EngineError(f"This run cannot run on Argo: {exc}") from exc
+        # 409: submitted before (the same run, the same name).
+        self._call(lambda: self._custom().create_namespaced_custom_object(
+            GROUP, VERSION, run.profile.name, PLURAL, manifest),
+            doing="start the run", absent=(409,))
+
+    def terminate(self, run: Run) -> None:
+        run = Run.objects.select_related("profile").get(pk=run.pk)
+        if run.is_finished:
+            return
+        workflow = self._call(self.find_workflow, run, doing="stop the run")
+        if workflow is None:  # never made it to the cluster, or deleted there
+            run.commit_changes(state=RunState.CANCELED)
+            return
+        self._call(lambda: self._custom().patch_namespaced_custom_object(
+            GROUP, VERSION, run.profile.name, PLURAL, workflow["metadata"]["name"],
+            {"spec": {"shutdown": "Terminate"}}), doing="stop the run")
+        run.commit_changes(state=RunState.CANCELING)
+
+    def retry(self, run: Run) -> None:
+        """The run is RUNNING (its unfinished tasks PENDING) before Argo hears of it, so
+        that nothing the watcher records afterwards is overwritten; if the cluster refuses,
+        the run goes back to how it ended, with the reason."""
+        run = Run.objects.select_related("profile").get(pk=run.pk)
+        namespace = run.profile.name
+        workflow = self._call(self.find_workflow, run, doing="retry the run")
+        if workflow is None:
+            raise EngineError(f"The Workflow of the run {run.name} is gone from the "
+                              "cluster: start a new run instead.")
+        ended_as, error = run.state, run.error
+        again = list(RunTask.objects.filter(run=run).exclude(
+            state__in=(TaskState.SUCCEEDED, TaskState.CACHED, TaskState.SKIPPED)))
+        for task in again:
+            task.state, task.error, task.finished_at = TaskState.PENDING, "", None
+        run.commit_changes(again, state=RunState.RUNNING, error="")
+        try:
+            self._resubmit(workflow, run, namespace)
+        except EngineError as exc:
+            run.commit_changes(state=ended_as, error=f"{error}\nRetry refused: {exc}".strip())
+            raise
+
+    def _resubmit(self, workflow: dict, run: Run, namespace: str) -> None:
+        for _ in range(RETRY_CONFLICTS):
+            retried, pods = retry_workflow(workflow)
+            for pod in pods:  # Argo remakes the retried steps' pods under the same names
+                self._call(self._core().delete_namespaced_pod, pod, namespace,
+                           doing="remove a failed step's pod", absent=(404,))
+            # 409: the controller wrote in between; read it again.
+            if self._call(lambda w=workflow, r=retried: self._custom()
+                          .replace_namespaced_custom_object(
+                              GROUP, VERSION, namespace, PLURAL, w["metadata"]["name"], r),
+                          doing="retry the run", absent=(409,)) is not None:
+                return
+            workflow = self._call(self.find_workflow, run, doing="retry the run")
+            if workflow is None:
+                raise EngineError("The run's Workflow is gone from the cluster.")
+        raise EngineError("The run's Workflow kept changing; try again.")
+
+    def forget(self, run: Run) -> None:
+        namespace = run.profile.name
+        try:
+            workflow = self._call(self.find_workflow, run, doing="delete the run")
+            if workflow is not None:
+                self._call(self._custom().delete_namespaced_custom_object, GROUP, VERSION,
+                           namespace, PLURAL, workflow["metadata"]["name"],
+                           doing="delete the run's Workflow", absent=(404,))
+        except EngineError as exc:  # the run goes; its Workflow is left to whoever can
+            log.warning("run %s: %s", run.pk, exc)
+        shutil.rmtree(layout.run_folder(namespace, run.pk), ignore_errors=True)
+
+    def resume(self) -> None:
+        """Nothing to pick up: the cluster runs the Workflows; the watcher's first list
+        brings every run up to date."""
+
+    def shutdown(self, grace: float = 0) -> None:
+        """Nothing runs in this process but log copies, which the next start redoes."""
+
+    @staticmethod
+    def _call(function, *args, doing: str = "ask the cluster", absent=(), **kwargs):
+        """``function(*args, **kwargs)`` with the cluster's failures as EngineErrors saying
+        what could not be done; a status in ``absent`` (404, 409...) returns None."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return function(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status in absent:
+                return None
+            raise EngineError(f"The cluster refused to {doing}: {kube.error_message(exc)}") \
+                from exc
+        except EngineError:
+            raise
+        except Exception as exc:  # no configuration, no connection
+            raise EngineError(f"kfdash cannot reach the cluster to {doing}: {exc}") from exc
+
+    # --- logs ------------------------------------------------------------------------------
+
+    def keep_log(self, task: RunTask, pod: str) -> None:
+        """Copy a finished step's pod log into the log store (in the background)."""
+        def copy() -> None:
+            with self._copying:
+                try:
+                    self._copy_log(task, pod)
+                except Exception:
+                    log.exception("cannot keep the log of %s", task)
+
+        threading.Thread(target=copy, name="argo-keep-log", daemon=True).start()
+
+    def _copy_log(self, task: RunTask, pod: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        namespace = task.run.profile.name
+        folder = layout.log_folder(namespace, task.run_id, task.node_id, max(task.attempts, 1))
+        if logs.ended(folder) is not None:
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+        writer = logs.LogWriter(folder, settings.KFDASH_MAX_LOG_BYTES)
+        try:
+            response = self._core().read_namespaced_pod_log(
+                pod, namespace, container=MAIN_CONTAINER, _preload_content=False)
+            for chunk in response.stream(logs.CHUNK):
+                writer.write(chunk)
+            response.release_conn()
+        except ApiException as exc:
+            writer.note(f"the pod {pod} was gone before its log was kept "
+                        f"({kube.error_message(exc)})")
+        finally:
+            writer.close(final=True)
+
+    def _stored(self, task: RunTask):
+        namespace = task.run.profile.name
+        folders = [layout.log_folder(namespace, task.run_id, task.node_id, n)
+                   for n in range(1, max(task.attempts, 1) + 1)]
+        return [f for f in folders if logs.ended(f) is not None]
+
+    def read_log(self, task: RunTask, tail_bytes: int | None = None) -> str:
+        kept = self._stored(task)
+        if kept and task.state in FINISHED:
+            return logs.read(kept, tail_bytes)
+        pod = (task.runtime or {}).get("pod")
+        if not pod:
+            return logs.read(kept, tail_bytes) if kept else ""
+        # 400: the container has not started; 404: the pod is gone.
+        text = self._call(lambda: self._core().read_namespaced_pod_log(
+            pod, task.run.profile.name, container=MAIN_CONTAINER),
+            doing="read the step's log", absent=(400, 404))
+        if text is None:
+            return logs.read(kept, tail_bytes) if kept else ""
+        return text[-tail_bytes:] if tail_bytes is not None and tail_bytes > 0 else text
+
+    async def follow_log(self, task: RunTask) -> AsyncIterator[str]:
+        kept = await sync_to_async(self._stored)(task)
+        if kept and task.state in FINISHED:
+            yield await sync_to_async(logs.read)(kept)
+            return
+        pod = (task.runtime or {}).get("pod")
+        namespace = await sync_to_async(lambda: task.run.profile.name)()
+        if not pod:
+            yield await sync_to_async(self.read_log)(task)
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        stopped = threading.Event()
+
+        def pump() -> None:
+            from kubernetes.client.exceptions import ApiException
+
+            response = None
+            try:
+                response = self._core().read_namespaced_pod_log(
+                    pod, namespace, container=MAIN_CONTAINER, follow=True,
+                    _preload_content=False)
+                for chunk in response.stream(4096, decode_content=True):
+                    if stopped.is_set():
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except ApiException:
+                pass
+            except Exception:
+                log.exception("following the log of pod %s failed", pod)
+            finally:
+                if response is not None:
+                    with contextlib.suppress(Exception):
+                        response.release_conn()
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=pump, name="argo-follow-log", daemon=True).start()
+        try:
+            while True:
+                chunk = await queue.get()
+                if chunk is None:
+                    return
+                yield chunk.decode("utf-8", errors="replace")
+        finally:
+            stopped.set()
+
+
+def retry_workflow(workflow: dict) -> tuple[dict, list[str]]:
+    """Argo's retry of a finished Workflow, as a new object to write: step nodes that did
+    not succeed are removed (Argo runs them again), the groups around them reset to
+    Running, the Workflow back to Running; returns it and the pods to delete."""
+    import copy
+
+    from .argo_status import pod_name
+
+    retried = copy.deepcopy(workflow)
+    spec = retried.setdefault("spec", {})
+    spec.pop("shutdown", None)
+    status = retried.setdefault("status", {})
+    nodes = status.get("nodes") or {}
+    keep = {"Succeeded", "Skipped"}
+    removed: set[str] = set()
+    pods: list[str] = []
+    for node_id, node in nodes.items():
+        if node.get("type") in BOUNDARIES or node.get("phase") in keep:
+            continue
+        removed.add(node_id)
+        if node.get("type") == "Pod":
+            pods.append(pod_name(workflow, node))
+    for node_id in list(removed):  # a retried step's attempts go with it
+        if nodes[node_id].get("type") == "Retry":
+            removed.update(nodes[node_id].get("children") or [])
+    for node_id in removed:
+        node = nodes.pop(node_id, None)
+        if node is not None and node.get("type") == "Pod":
+            name = pod_name(workflow, node)
+            if name not in pods:
+                pods.append(name)
+    for node in nodes.values():
+        node["children"] = [c for c in node.get("children") or [] if c not in removed]
+        if "outboundNodes" in node:
+            node["outboundNodes"] = [c for c in node["outboundNodes"] if c not in removed]
+        if node.get("type") in BOUNDARIES and node.get("phase") not in keep:
+            node["phase"] = "Running"
+            node.pop("finishedAt", None)
+            node.pop("message", None)
+    status["phase"] = "Running"
+    status.pop("finishedAt", None)
+    status.pop("message", None)
+    return retried, pods

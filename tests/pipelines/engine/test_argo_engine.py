@@ -1,0 +1,222 @@
+"""The Argo engine and the Workflow watcher against the fake Kubernetes API server, with
+``ArgoSim`` playing Argo's controller: a run is submitted as a validated Workflow, the
+watcher records each status change the controller makes (node by node) into the run,
+and terminate, retry, logs (live and after the pod is gone), watch disconnects and 410
+relists behave as they must. Runs are real kfp 1.8 packages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from dashboard import kube
+from pipelines.choices import RunState, TaskState
+from pipelines.engines import argo_watch
+from pipelines.engines.argo_manifests import validate_workflow
+from pipelines.models import Artifact, Run
+from pipelines.specs import load
+from tests.pipelines.argo_sim import WORKFLOWS, Controller, wait_for_workflow
+from tests.pipelines.engine.conftest import retrying, tasks_of, wait_for, wait_until
+from tests.pipelines.engine.test_argo_status import kfp1_outputs, package
+
+NAMESPACE = "team-a"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cluster(fake_kube, settings, profile):
+    """kubernetes mode against the fake, with the profile's namespace, every Workflow
+    checked by validate_workflow as it is created or replaced, and the watcher running."""
+    settings.KFDASH_PLATFORM = "kubernetes"
+    settings.KUBECONFIG = str(fake_kube.kubeconfig_path)
+    kube.reset()
+    if fake_kube.get_object("namespaces", NAMESPACE) is None:
+        fake_kube.put_object({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": NAMESPACE}}, "namespaces")
+    fake_kube.register_validator("argoproj.io", "Workflow", validate_workflow)
+    watcher = argo_watch.WorkflowWatcher()
+    watcher.retry_seconds = 0.05
+    watcher.watch_seconds = 2
+    watcher.start()
+    try:
+        wait_until(lambda: any(q.get("watch") for _, _, q in fake_kube.requests),
+                   what="the watcher watching")
+        yield fake_kube
+    finally:
+        watcher.stop()
+        watcher.join(5)
+        kube.reset()
+
+
+@pytest.fixture
+def watcher_of(cluster):
+    return next(t for t in threading.enumerate() if isinstance(t, argo_watch.WorkflowWatcher))
+
+
+def start(owner, profile, packages: Path, name: str, **parameters) -> Run:
+    return Run.start(profile, owner, name=f"{name} run", loaded=load(package(packages, name)),
+                     parameters=parameters)
+
+
+def test_a_v1_run_is_submitted_watched_to_success_and_keeps_its_logs(
+        cluster, owner, profile, kfp1_packages):
+    from pipelines.engines import engine
+
+    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
+    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
+    workflow = controller.workflow
+    assert workflow["spec"]["serviceAccountName"] == "default-editor"
+    assert workflow["metadata"]["annotations"]["kfdash.io/run-name"] == "control_v1 run"
+    assert {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]} == {
+        "limit": "10"}
+
+    controller.run(steps=3)
+    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
+               what="the run running")
+    controller.run()
+    run = wait_for(run)
+    assert run.state == RunState.SUCCEEDED, run.error
+    tasks = tasks_of(run)
+    assert tasks["sum-sq"].state == TaskState.SUCCEEDED
+    assert tasks["sum-sq"].outputs["parameters"] == {"sum-sq-Output": "101"}
+    assert tasks["big"].state == TaskState.SUCCEEDED
+    assert tasks["condition-2"].state == TaskState.SKIPPED
+    each = sorted(t.node_id for t in tasks.values() if t.spec_id == "each")
+    assert len(each) == 3 and tasks[each[0]].parent.kind == "iteration"
+    assert Artifact.objects.filter(run=run, task__spec_id="each-generated").count() == 2
+
+    # Each ended step's log is kept by kfdash: it outlives the pod.
+    big = tasks["big"]
+    wait_until(lambda: engine()._stored(big), what="the log kept")
+    assert engine().read_log(big) == "log of big\n"
+    cluster.delete_object("pods", big.runtime["pod"], NAMESPACE)
+    assert engine().read_log(big) == "log of big\n"
+
+
+def test_a_running_steps_log_comes_from_its_pod(cluster, owner, profile, kfp1_packages):
+    from asgiref.sync import async_to_sync
+
+    from pipelines.engines import engine
+
+    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
+    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
+    while not any(n["phase"] == "Running" and n["displayName"] == "sum-sq"
+                  for n in controller.sim.workflow["status"].get("nodes", {}).values()):
+        assert controller.step()
+    wait_until(lambda: tasks_of(run).get("sum-sq") and tasks_of(run)["sum-sq"].state ==
+               TaskState.RUNNING, what="sum-sq running")
+    task = tasks_of(run)["sum-sq"]
+    assert engine().read_log(task) == "log of sum-sq\n"
+
+    async def follow() -> str:
+        return "".join([text async for text in engine().follow_log(task)])
+
+    assert async_to_sync(follow)() == "log of sum-sq\n"
+
+
+def test_terminate_stops_the_workflow_and_the_run_ends_canceled(
+        cluster, owner, profile, kfp1_packages):
+    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
+    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
+    controller.run(steps=4)
+    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
+               what="the run running")
+    retrying(run.refresh_from_db)
+    retrying(lambda: run.terminate(owner))
+    stored = cluster.get_object(WORKFLOWS, controller.name, NAMESPACE)
+    assert stored["spec"]["shutdown"] == "Terminate"
+    assert retrying(lambda: Run.objects.get(pk=run.pk).state) == RunState.CANCELING
+    controller.run()  # Argo stops what runs
+    run = wait_for(run)
+    assert run.state == RunState.CANCELED
+    states = {t.state for t in tasks_of(run).values()}
+    assert TaskState.CANCELED in states and TaskState.RUNNING not in states
+
+
+def test_retry_runs_the_failed_steps_again_and_keeps_what_succeeded(
+        cluster, owner, profile, kfp1_packages):
+    run = start(owner, profile, kfp1_packages, "exit_v1", counter="/tmp/c")
+    failing = Controller(cluster, run.pk, fail=lambda name, attempt: name == "work")
+    failing.run()
+    run = wait_for(run)
+    assert run.state == RunState.FAILED
+    before = tasks_of(run)
+    assert before["work"].state == TaskState.FAILED
+    failed_pod = before["work"].runtime["pod"]
+    assert cluster.get_object("pods", failed_pod, NAMESPACE) is not None
+
+    retrying(lambda: run.retry(owner))  # (SQLite's in-memory test database: see retrying)
+    assert retrying(lambda: Run.objects.get(pk=run.pk).state) == RunState.RUNNING
+    stored = cluster.get_object(WORKFLOWS, failing.name, NAMESPACE)
+    assert stored["status"]["phase"] == "Running"
+    phases = {n["displayName"]: n["phase"] for n in stored["status"]["nodes"].values()}
+    assert "work" not in phases and phases["flaky"] == "Succeeded"
+    assert cluster.get_object("pods", failed_pod, NAMESPACE) is None  # Argo remakes it
+
+    again = Controller(cluster, run.pk)  # Argo carries on from the retried status
+    again.run()
+    run = wait_for(run, states=(RunState.SUCCEEDED,))
+    after = tasks_of(run)
+    assert after["work"].state == TaskState.SUCCEEDED
+    assert after["flaky"].started_at == before["flaky"].started_at  # not run again
+
+
+def test_the_watch_resumes_after_a_disconnect_and_lists_again_after_410(
+        cluster, owner, profile, kfp1_packages, watcher_of):
+    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
+    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
+    controller.run(steps=3)
+    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
+               what="the run running")
+    lists = watcher_of.lists
+
+    cluster._httpd.close_connections()  # the connection drops: resume, no relist
+    controller.run(steps=3)
+    wait_until(lambda: len(tasks_of(run)) >= 2, what="changes after a reconnect")
+    assert watcher_of.lists == lists
+
+    cluster.compact()  # the version the watch resumes from is now too old: 410, list again
+    cluster._httpd.close_connections()
+    controller.run()
+    assert wait_for(run).state == RunState.SUCCEEDED
+    wait_until(lambda: watcher_of.lists > lists, what="a relist")
+
+
+def test_a_workflow_deleted_while_nobody_watched_fails_its_run(
+        cluster, owner, profile, kfp1_packages, watcher_of):
+    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
+    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
+    controller.run(steps=3)
+    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
+               what="the run running")
+    cluster.delete_object(WORKFLOWS, controller.name, NAMESPACE)
+    run = wait_for(run)
+    assert run.state == RunState.FAILED and run.error == argo_watch.GONE
+
+
+def test_a_workflow_the_cluster_refuses_fails_the_run_with_its_reason(
+        cluster, owner, profile, kfp1_packages):
+    cluster.fail_next("POST", r"/workflows$", status=403, reason="Forbidden",
+                      message='workflows.argoproj.io is forbidden: User "kfdash" cannot '
+                              'create resource "workflows"')
+    run = wait_for(start(owner, profile, kfp1_packages, "control_v1", limit="10"))
+    assert run.state == RunState.FAILED
+    assert run.error.startswith("The cluster refused to start the run: workflows.argoproj.io"
+                                " is forbidden")
+    assert cluster.objects(WORKFLOWS, NAMESPACE) == []
+
+
+def test_submitting_a_run_twice_makes_one_workflow(cluster, owner, profile, kfp1_packages):
+    from pipelines.engines import engine
+
+    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
+    wait_for_workflow(cluster, run.pk)
+    engine().submit(run)
+    assert len(cluster.objects(WORKFLOWS, NAMESPACE)) == 1
+    retrying(run.refresh_from_db)
+    assert run.state != RunState.FAILED, run.error
+    assert json.dumps(cluster.objects(WORKFLOWS, NAMESPACE)[0]["metadata"]["labels"])
