@@ -31,7 +31,7 @@ def notebooks_to(proxy, other):
 
 async def lifespan(scope, receive, send):
     """Start-up and shut-down of the server process: beside it run the notebook culler
-    (local mode) or the notebook watcher (kubernetes mode); in local mode the pipeline
+    (local mode) or the cluster watchers (kubernetes mode); in local mode the pipeline
     engine picks up the runs a previous process left (in the background) and, at the
     end, stops the steps it runs (they run again at the next start); at the end the
     proxy closes its pooled upstream connections. The scheduler of recurring runs runs
@@ -40,9 +40,8 @@ async def lifespan(scope, receive, send):
 
     from django.conf import settings
 
-    from dashboard import live
+    from dashboard import live, watchers
     from notebooks.culling import Culler
-    from notebooks.watcher import NotebookWatcher
     from pipelines.engines import engine as pipeline_engine
     from pipelines.scheduler import Scheduler
 
@@ -53,8 +52,11 @@ async def lifespan(scope, receive, send):
         if message["type"] == "lifespan.startup":
             live.serve_on(asyncio.get_running_loop())  # threads publish through this loop
             # Local servers are checked by the culler; a cluster is watched.
-            worker = Culler() if local else NotebookWatcher()
-            worker.start()
+            if local:
+                worker = Culler()
+                worker.start()
+            else:
+                worker = watchers.start()
             if local:
                 pipeline_engine().resume()
             if settings.KFDASH_SCHEDULER:

@@ -10,6 +10,7 @@ being away for a while is waited out, never fatal.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -53,13 +54,6 @@ class ListWatch(threading.Thread):
         for item in items:
             self.apply({"type": "ADDED", "object": item})
 
-    def as_dict(self, obj) -> dict:
-        """Typed clients (CoreV1Api) give models; custom objects are dicts already."""
-        if isinstance(obj, dict):
-            return obj
-        from kubernetes import client
-
-        return client.ApiClient().sanitize_for_serialization(obj)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -76,31 +70,35 @@ class ListWatch(threading.Thread):
 
     def _list(self) -> str:
         function, args, kwargs = self.lister()
-        listing = self.as_dict(function(*args, **kwargs))
+        # As the API sends them: the typed clients' models refuse objects they find
+        # incomplete, and a watcher must not stop at one odd object.
+        response = function(*args, _preload_content=False, **kwargs)
+        listing = json.loads(response.data or b"{}")
         self.lists += 1
         close_old_connections()
-        self.relisted([self.as_dict(item) for item in listing.get("items") or []])
+        self.relisted(listing.get("items") or [])
         return (listing.get("metadata") or {}).get("resourceVersion") or ""
 
     def _watch_from(self, version: str) -> None:
         """Watch until stopped or Gone (return: list again)."""
         import urllib3
-        from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
 
         function, args, kwargs = self.lister()
         while not self.stopping.is_set():
-            stream = watch.Watch()
+            stream = _raw_watch()
             try:
                 for event in stream.stream(function, *args, resource_version=version,
                                            timeout_seconds=self.watch_seconds, **kwargs):
                     if self.stopping.is_set():
                         stream.stop()
                         return
-                    obj = self.as_dict(event.get("raw_object") or event["object"])
+                    obj = event.get("raw_object") or event["object"]
+                    version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                    if event["type"] == "BOOKMARK":
+                        continue
                     close_old_connections()
                     self.apply({"type": event["type"], "object": obj})
-                    version = (obj.get("metadata") or {}).get("resourceVersion") or version
             except ApiException as exc:
                 if exc.status == 410:
                     return
@@ -113,3 +111,15 @@ class ListWatch(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _raw_watch():
+    """A Watch whose events carry their objects as dicts, as the API sends them (see
+    ``ListWatch._list``)."""
+    from kubernetes import watch
+
+    class RawWatch(watch.Watch):
+        def get_return_type(self, func):
+            return None
+
+    return RawWatch()

@@ -54,3 +54,77 @@ class NotebookWatcher(ListWatch):
 
     def apply(self, event: dict) -> None:
         apply_event(event)
+
+
+class StatefulSetWatcher(ListWatch):
+    """Without the Notebook CRD a server is a StatefulSet kfdash made (and its pod): each
+    change of either is read as a Notebook would show it (``notebook_view_of_statefulset``)
+    and applied by the same rules."""
+
+    what = "notebook statefulset"
+
+    def lister(self):
+        from kubernetes import client
+
+        apps = client.AppsV1Api(kube.api_client())
+        return apps.list_stateful_set_for_all_namespaces, (), {"label_selector": SELECTOR}
+
+    def apply(self, event: dict) -> None:
+        statefulset = event.get("object") or {}
+        if event.get("type") == "DELETED":
+            apply_event(event)
+            return
+        metadata = statefulset.get("metadata") or {}
+        pod = _read_json("read_namespaced_pod", f"{metadata.get('name')}-0",
+                         metadata.get("namespace"))
+        apply_event({"type": event.get("type"),
+                     "object": manifests.notebook_view_of_statefulset(statefulset, pod)})
+
+
+class NotebookPodWatcher(ListWatch):
+    """The pods of those StatefulSets: a container that cannot start, is pulled or becomes
+    ready changes the pod, not the StatefulSet."""
+
+    what = "notebook pod"
+
+    def lister(self):
+        from kubernetes import client
+
+        core = client.CoreV1Api(kube.api_client())
+        return core.list_pod_for_all_namespaces, (), {"label_selector": "notebook-name"}
+
+    def apply(self, event: dict) -> None:
+        pod = event.get("object") or {}
+        metadata = pod.get("metadata") or {}
+        name = (metadata.get("labels") or {}).get("notebook-name")
+        statefulset = _read_json("read_namespaced_stateful_set", name,
+                                 metadata.get("namespace"))
+        if statefulset is None or not _managed(statefulset):
+            return
+        apply_event({"type": "MODIFIED", "object": manifests.notebook_view_of_statefulset(
+            statefulset, None if event.get("type") == "DELETED" else pod)})
+
+
+def _managed(obj: dict) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in manifests.MANAGED_BY.items())
+
+
+def _read_json(method: str, name: str | None, namespace: str | None) -> dict | None:
+    """An object read as the API sends it (a dict), None when it is not there."""
+    import json
+
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    if not name or not namespace:
+        return None
+    api = client.AppsV1Api if "stateful_set" in method else client.CoreV1Api
+    try:
+        response = getattr(api(kube.api_client()), method)(name, namespace,
+                                                           _preload_content=False)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return json.loads(response.data or b"{}")

@@ -143,6 +143,24 @@ def test_it_refuses_strangers_everywhere(sample_kwargs, stranger):
     assert_refused(browser, sample_kwargs)
 
 
+def test_in_kubernetes_mode_strangers_are_refused_before_the_cluster_is_asked(
+        sample_kwargs, stranger, api, fake_kube, settings):
+    from dashboard import kube
+
+    settings.KFDASH_PLATFORM = "kubernetes"
+    settings.KUBECONFIG = str(fake_kube.kubeconfig_path)
+    kube.reset()
+    fake_kube.clear_requests()
+    try:
+        browser = APIClient()
+        browser.force_login(stranger)
+        assert_refused(browser, sample_kwargs)
+        assert_refused(api(stranger), sample_kwargs, api_only=True)
+    finally:
+        kube.reset()
+    assert fake_kube.requests == []  # nothing of theirs, not even a read, reached it
+
+
 def test_it_refuses_strangers_with_tokens_everywhere(sample_kwargs, stranger, api):
     # Tokens authenticate API calls only; pages want a session.
     assert_refused(api(stranger), sample_kwargs, api_only=True)

@@ -398,3 +398,59 @@ def test_it_follows_the_cluster_live(cluster, notebook, monkeypatch):
         assert "Back-off pulling image" in notebook.status_message
     finally:
         thread.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_crd_it_follows_the_statefulset_and_its_pod_live(
+        cluster, notebook, settings, monkeypatch):
+    settings.KFDASH_NOTEBOOK_CRD = False
+    for watcher_class in (watcher.StatefulSetWatcher, watcher.NotebookPodWatcher):
+        monkeypatch.setattr(watcher_class, "retry_seconds", 0.05)
+    become_ready(cluster, "statefulsets")
+    start(notebook)
+    threads = [watcher.StatefulSetWatcher(), watcher.NotebookPodWatcher()]
+    for thread in threads:
+        thread.start()
+
+    def status() -> tuple[str, str]:
+        for _ in range(50):  # SQLite's in-memory test database may be held by a watcher
+            try:
+                notebook.refresh_from_db()
+                return notebook.status, notebook.status_message
+            except Exception:
+                time.sleep(0.02)
+        raise AssertionError("the database stayed locked")
+
+    def wait(expected: str) -> None:
+        deadline = time.monotonic() + 10
+        while status()[0] != expected:
+            assert time.monotonic() < deadline, f"still {status()}, not {expected}"
+            time.sleep(0.05)
+
+    try:
+        deadline = time.monotonic() + 10
+        while sum(1 for _, _, q in cluster.requests if q.get("watch")) < 2:
+            assert time.monotonic() < deadline, "the watchers never started watching"
+            time.sleep(0.02)
+        # The pod is gone (its node died): the StatefulSet has no ready replica...
+        statefulset = cluster.get_object("statefulsets", "nb", "team-a", group="apps")
+        statefulset["status"] = {"replicas": 1, "readyReplicas": 0}
+        cluster.put_object(statefulset, "statefulsets")
+        wait("waiting")
+        # ... and the new pod cannot pull its image: only the pod changes.
+        cluster.put_object({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "nb-0", "namespace": "team-a",
+                         "labels": {"statefulset": "nb", "notebook-name": "nb"}},
+            "spec": {"containers": [{"name": "nb", "image": IMAGE}]},
+            "status": {"containerStatuses": [{"name": "nb", "state": {"waiting": {
+                "reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]},
+        }, "pods")
+        wait("error")
+        assert "Back-off pulling image" in status()[1]
+        # The StatefulSet is deleted behind kfdash's back.
+        cluster.delete_object("statefulsets", "nb", "team-a", group="apps")
+        wait("stopped")
+    finally:
+        for thread in threads:
+            thread.stop()
