@@ -55,6 +55,7 @@ def workflow_for(run: Run) -> dict:
     if run.format == SpecFormat.ARGO:
         manifest = make_workflow(run.document, parameters=_as_text(run.parameters), **common)
     else:
+        from .argo_cache import decide_for
         from .argo_compile import S3Repository, compile_v2_workflow
 
         repository = S3Repository(
@@ -67,9 +68,14 @@ def workflow_for(run: Run) -> dict:
                                settings.KFDASH_ARTIFACT_S3_SECRET_KEY_KEY),
             region=settings.KFDASH_ARTIFACT_S3_REGION,
             key_prefix=settings.KFDASH_ARTIFACT_KEY_PREFIX)
+        cache = decide_for(run)  # what is served from the cache, the keys known now
         manifest = compile_v2_workflow(run.spec, run.document, parameters=run.parameters,
                                        repository=repository,
-                                       launcher_image=settings.KFDASH_LAUNCHER_IMAGE, **common)
+                                       launcher_image=settings.KFDASH_LAUNCHER_IMAGE,
+                                       cached=cache.outputs, **common)
+        annotations = cache.annotations()
+        if annotations:
+            manifest["metadata"].setdefault("annotations", {}).update(annotations)
     validate_workflow(manifest)
     return manifest
 

@@ -36,6 +36,12 @@ The Workflow's shape, which the watcher (``argo_status.py``) relies on:
 - Importers run nothing and are no DAG tasks: consumers get the artifact straight from its
   URI, and the annotation ``kfdash.io/importers`` lists their spec ids (JSON), so the watcher
   can show them done.
+- Tasks served from the cache (``cached``: spec id → the outputs of the earlier execution
+  serving it, as ``argo_cache.py`` decided) are no DAG tasks either: consumers read its
+  parameters as constants and its artifacts straight from their URIs (as an importer's),
+  and dependencies on it are dropped. They are outside loops and conditions, and never all
+  of a DAG's tasks (Argo refuses an empty DAG): ``argo_cache`` guarantees both. The engine
+  lists them in the annotation ``kfdash.io/cached``.
 
 Everything the compiler cannot express faithfully is a ValueError naming the construct and
 where it is (the engine turns it into a failed run with that message), never a Workflow that
@@ -109,14 +115,17 @@ class S3Repository:
 def compile_v2_workflow(spec: PipelineSpec, ir_document: dict, *, run_id: str, run_name: str,
                         namespace: str, parameters: dict[str, Any], service_account: str,
                         repository: S3Repository, launcher_image: str,
-                        labels: dict | None = None) -> dict:
+                        labels: dict | None = None,
+                        cached: dict[str, dict] | None = None) -> dict:
     """The Workflow to submit for a run of the KFP v2 pipeline ``spec`` (see the module
     docstring). ``parameters`` are the run's typed values (name → JSON value); defaults fill
-    the rest. ValueError for anything Argo cannot run as the pipeline means it."""
+    the rest. ``cached``: the tasks served from the cache, spec id → the serving execution's
+    outputs (``{"parameters": {name: value}, "artifacts": {name: [{"uri", "metadata"…}]}}``).
+    ValueError for anything Argo cannot run as the pipeline means it."""
     if spec.format != SpecFormat.KFP_V2:
         raise ValueError(f"compile_v2_workflow takes a KFP v2 pipeline, not {spec.format}")
     compiler = _Compiler(spec, ir_document, parameters, repository, launcher_image,
-                         run_id, run_name)
+                         run_id, run_name, cached or {})
     workflow: dict[str, Any] = {
         "apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": spec.name},
         "spec": {"entrypoint": compiler.root.name,
@@ -227,7 +236,8 @@ class _Wiring:
 
 class _Compiler:
     def __init__(self, spec: PipelineSpec, document: dict, parameters: dict[str, Any],
-                 repository: S3Repository, launcher_image: str, run_id: str, run_name: str):
+                 repository: S3Repository, launcher_image: str, run_id: str, run_name: str,
+                 cached: dict[str, dict]):
         self.spec, self.document, self.repository = spec, document, repository
         self.launcher_image, self.run_id, self.run_name = launcher_image, run_id, run_name
         self.names = task_names(spec)
@@ -236,6 +246,13 @@ class _Compiler:
         for node in [*spec.groups, *spec.tasks]:
             self.children.setdefault(node.parent, []).append(node)
         self.importers = {task.id for task in spec.tasks if task.importer}
+        unknown = sorted(set(cached) - {task.id for task in spec.tasks if not task.importer})
+        if unknown:
+            raise ValueError(f"The pipeline has no task {', '.join(map(repr, unknown))} to "
+                             "serve from the cache")
+        self.cached = cached
+        # Tasks that are no DAG tasks: their outputs are known when the run is compiled.
+        self.absent = self.importers | set(cached)
         self.values = self._parameter_values(parameters)
         self.parameter_names = port_names([p.name for p in spec.parameters])
         self.arguments = [{"name": self.parameter_names[p.name],
@@ -252,8 +269,11 @@ class _Compiler:
         self.root = self._dag("root")
         self.dags[None] = self.root
         self._build(None)
+        if not self.root.tasks and cached:
+            raise ValueError("Every task of the pipeline is served from the cache: Argo "
+                             "cannot run an empty DAG")
         for task in spec.tasks:
-            if task.id not in self.importers:
+            if task.id not in self.absent:
                 self.launched[task.id] = self._needs_launcher(task)
         self._wire(None)
         for wiring in self.wiring.values():
@@ -307,7 +327,7 @@ class _Compiler:
     def _build(self, parent: str | None) -> None:
         dag = self.dags[parent]
         for node in self.children.get(parent, []):
-            if node.id in self.importers:
+            if node.id in self.absent:
                 continue
             task = {"name": self.names[node.id]}
             dag.tasks.append(task)
@@ -317,7 +337,8 @@ class _Compiler:
                 self._build_group(node, dag, task)
                 self._build(node.id)
                 if not self.dags[node.id].tasks:
-                    raise ValueError(f"The group '{node.id}' holds only importers: Argo "
+                    raise ValueError(f"The group '{node.id}' holds only importers"
+                                     f"{' or cached tasks' if self.cached else ''}: Argo "
                                      "cannot run an empty DAG")
 
     def _build_group(self, group: Group, dag: _Dag, task: dict) -> None:
@@ -343,7 +364,7 @@ class _Compiler:
 
     def _wire(self, parent: str | None) -> None:
         for node in self.children.get(parent, []):
-            if node.id in self.importers:
+            if node.id in self.absent:
                 continue
             if isinstance(node, Group):
                 self._wire_group(node)
@@ -434,7 +455,7 @@ class _Compiler:
         return source.kind != "constant" or source.value is not None
 
     def _dependencies(self, ids: list[str]) -> list[str]:
-        return [self.names[i] for i in ids if i not in self.importers]
+        return [self.names[i] for i in ids if i not in self.absent]
 
     def _when(self, condition: str, inputs: list[Port], dag: _Dag, where: str) -> str:
         def lookup(name: str) -> tuple[str, str]:
@@ -465,6 +486,8 @@ class _Compiler:
                 return None
             return f"{{{{workflow.parameters.{self.parameter_names[source.parameter]}}}}}"
         if source.kind == "task_output":
+            if source.task in self.cached:
+                return argo_text(self._cached_output(source, "parameters", where))
             return self.ref(self._output(source.task, source.output, where), dag, where)
         if source.kind == "loop_item":
             return self.ref(self._item(source, where), dag, where)
@@ -547,9 +570,10 @@ class _Compiler:
         option whose branch succeeded."""
         options = []
         for option in source.options:
-            if option.kind != "task_output":
-                raise ValueError(f"{where} takes a dsl.OneOf of a {option.kind}: not supported "
-                                 "on Argo yet")
+            if option.kind != "task_output" or option.task in self.cached:
+                raise ValueError(f"{where} takes a dsl.OneOf of a "
+                                 f"{'cached task' if option.task in self.cached else option.kind}"
+                                 ": not supported on Argo yet")
             options.append(self._output(option.task, option.output, where))
         if any(option.kind == "artifacts" for option in options):
             raise ValueError(f"{where} takes a dsl.OneOf of artifacts: not supported on Argo "
@@ -627,8 +651,13 @@ class _Compiler:
             raise ValueError(f"{where} takes a {source.kind} as an artifact: not supported "
                              "on Argo yet")
         producer = self.nodes.get(source.task)
-        if isinstance(producer, Task) and producer.id in self.importers:
-            uri, metadata = self._imported(producer)
+        if isinstance(producer, Task) and producer.id in self.importers | set(self.cached):
+            if producer.id in self.importers:
+                uri, metadata = self._imported(producer)
+            else:
+                listed = self._cached_output(source, "artifacts", where)
+                entry = listed[0] if isinstance(listed, list) and len(listed) == 1 else {}
+                uri, metadata = entry.get("uri") or "", entry.get("metadata") or {}
             step.artifacts[port.name] = ports.artifact_location(uri, self.repository, where)
             step.reports[port.name] = (source.output, json.dumps(
                 {source.output: [{"name": source.output, "uri": uri, "metadata": metadata}]}))
@@ -643,6 +672,14 @@ class _Compiler:
         else:
             report = "{}"  # a container component reports no metadata
         step.reports[port.name] = (source.output, report)
+
+    def _cached_output(self, source: Source, section: str, where: str) -> Any:
+        """An output of a task served from the cache, as its earlier execution recorded it."""
+        recorded = self.cached[source.task].get(section) or {}
+        if recorded.get(source.output) is None:
+            raise ValueError(f"{where} reads '{source.output}' of '{source.task}', which the "
+                             "execution serving it from the cache did not record")
+        return recorded[source.output]
 
     def _imported(self, importer: Task) -> tuple[str, dict]:
         """An importer's URI and metadata, known when the run is compiled."""

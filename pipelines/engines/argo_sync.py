@@ -1,10 +1,18 @@
 """Record what a run's Workflow reports: its tasks' rows, their outputs, artifacts and
 metrics, and the run's state, committed through ``Run.commit_changes`` (so pages change
-live exactly as they do for the local engine). Only what changed is written."""
+live exactly as they do for the local engine). Only what changed is written.
+
+Tasks without nodes get rows once the Workflow runs (and the group around them does):
+importers (SUCCEEDED with their artifact) and tasks served from the cache (CACHED, with
+the serving execution's outputs, artifacts and metrics, as the local engine records a
+cache hit). A task that succeeds gets the cache key the engine computed at submit, if
+its inputs were known then (``argo_cache.py``), so that later runs can reuse it."""
 
 from __future__ import annotations
 
+import copy
 import json
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,11 +22,12 @@ from pipelines.choices import FINISHED, RunState, TaskKind, TaskState
 from pipelines.models import Artifact, Run, RunMetric, RunTask
 
 from . import artifacts
+from .argo_cache import CACHE_KEYS_ANNOTATION, CACHED_ANNOTATION
 from .argo_status import NodeState, read_status
 
 # RunTask fields a Workflow's status sets.
 OBSERVED = ("state", "error", "attempts", "exit_code", "started_at", "finished_at", "outputs",
-            "runtime")
+            "runtime", "cache_key")
 
 
 @dataclass
@@ -42,6 +51,7 @@ def record(run: Run, workflow: dict) -> list[Finished]:
                 RunTask.objects.select_for_update().filter(run=run)}
         changed: list[RunTask] = []
         tasks = {task.id: task for task in run.spec.tasks}
+        keys = _annotation(workflow, CACHE_KEYS_ANNOTATION)
         for node in [*seen.nodes.values(), *_importers(run, workflow, seen)]:
             row = rows.get(node.node_id)
             was_finished = row is not None and row.is_finished
@@ -50,10 +60,15 @@ def record(run: Run, workflow: dict) -> list[Finished]:
                 rows[node.node_id] = row
             before = {name: getattr(row, name) for name in OBSERVED}
             _observe(row, node, tasks)
+            if row.state == TaskState.SUCCEEDED and node.node_id in keys:
+                row.cache_key = str(keys[node.node_id])  # (no loops: node id = spec id)
             if row._state.adding or before != {name: getattr(row, name) for name in OBSERVED}:
                 changed.append(row)
                 if row.is_finished and not was_finished and node.pod:
                     ended.append(Finished(row, node.pod))
+        for row in _cached(run, workflow, seen, rows, tasks, keys):
+            rows[row.node_id] = row
+            changed.append(row)
         fields = {}
         if state != run.state:
             fields["state"] = state
@@ -74,16 +89,13 @@ def _importers(run: Run, workflow: dict, seen) -> list[NodeState]:
     from .argo_compile import IMPORTERS_ANNOTATION
     from .executor_protocol import ProtocolError, imported_artifact
 
-    listed = ((workflow.get("metadata") or {}).get("annotations") or {}).get(
-        IMPORTERS_ANNOTATION)
+    listed = _annotation(workflow, IMPORTERS_ANNOTATION)
     if not listed or not (workflow.get("status") or {}).get("phase"):
         return []
     found = []
-    for spec_id in json.loads(listed):
+    for spec_id in listed:
         task = next((t for t in run.spec.tasks if t.id == spec_id), None)
-        parent = seen.nodes.get(task.parent) if task is not None and task.parent else None
-        if task is None or (task.parent and (parent is None or parent.state in (
-                TaskState.PENDING, TaskState.SKIPPED))):
+        if task is None or not _reached(task, seen):
             continue
         values = {port.name: (port.source.value if port.source.kind == "constant" else
                               run.parameters.get(port.source.parameter))
@@ -101,6 +113,62 @@ def _importers(run: Run, workflow: dict, seen) -> list[NodeState]:
             node.artifact_metadata = {"artifact": entry.get("metadata") or {}}
         found.append(node)
     return found
+
+
+def _cached(run: Run, workflow: dict, seen, rows: dict, tasks: dict,
+            keys: dict) -> list[RunTask]:
+    """New rows for the tasks served from the cache (no nodes: the compiler gave their
+    consumers the recorded outputs), once the Workflow runs and the group around them does:
+    CACHED, ``cached_from`` the serving execution, its outputs copied."""
+    listed = _annotation(workflow, CACHED_ANNOTATION)
+    if not listed or not (workflow.get("status") or {}).get("phase"):
+        return []
+    wanted = {spec_id: str(source) for spec_id, source in listed.items()
+              if spec_id not in rows and spec_id in tasks and _reached(tasks[spec_id], seen)}
+    if not wanted:
+        return []
+    ids = [source for source in wanted.values() if _is_uuid(source)]
+    sources = {str(task.pk): task for task in RunTask.objects.filter(pk__in=ids)}
+    made = []
+    for spec_id, source_id in wanted.items():
+        task, source = tasks[spec_id], sources.get(source_id)
+        row = _new_row(run, NodeState(node_id=spec_id, spec_id=spec_id, kind=TaskKind.TASK,
+                                      parent=task.parent, iteration=None,
+                                      display_name=task.name, state=TaskState.CACHED),
+                       rows, tasks)
+        row.state, row.cached_from = TaskState.CACHED, source
+        row.cache_key = str(keys.get(spec_id) or "")
+        row.outputs = copy.deepcopy(source.outputs or {}) if source is not None else {}
+        row.runtime = {"cached_from_run": str(source.run_id)} if source is not None else {
+            "cached_from_task": source_id}  # deleted since the run was submitted
+        made.append(row)
+    return made
+
+
+def _reached(task, seen) -> bool:
+    """Whether the Workflow has reached the place of a task that has no node of its own:
+    the top level, or a group that started."""
+    if not task.parent:
+        return True
+    parent = seen.nodes.get(task.parent)
+    return parent is not None and parent.state not in (TaskState.PENDING, TaskState.SKIPPED)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _annotation(workflow: dict, name: str):
+    """A JSON annotation kfdash wrote on the Workflow (empty when absent or unreadable)."""
+    text = ((workflow.get("metadata") or {}).get("annotations") or {}).get(name)
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}
 
 
 def _new_row(run: Run, node: NodeState, rows: dict, tasks: dict) -> RunTask:

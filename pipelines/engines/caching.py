@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
+
+from django.db.models import Q
 
 from pipelines.choices import TaskKind, TaskState
 from pipelines.models import RunTask
@@ -34,18 +37,25 @@ def key(component: Any, parameters: dict[str, Any],
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def find(profile_id: int, cache_key: str) -> RunTask | None:
-    """The latest successful execution with this key whose artifacts are still stored."""
-    candidates = (RunTask.objects.filter(cache_key=cache_key, state=TaskState.SUCCEEDED,
-                                         kind=TaskKind.TASK, run__profile_id=profile_id)
-                  .order_by("-finished_at")[:5])
-    for candidate in candidates:
-        if _artifacts_present(candidate.outputs.get("artifacts") or {}):
+def find(profile_id: int, cache_key: str, *, among: Q | None = None,
+         usable: Callable[[RunTask], bool] | None = None) -> RunTask | None:
+    """The latest successful execution with this key whose artifacts are still stored;
+    ``among`` narrows the candidates, ``usable`` refuses one (an engine that can only
+    read some of them: the Argo engine takes what ran on the cluster)."""
+    candidates = RunTask.objects.filter(cache_key=cache_key, state=TaskState.SUCCEEDED,
+                                        kind=TaskKind.TASK, run__profile_id=profile_id)
+    if among is not None:
+        candidates = candidates.filter(among)
+    for candidate in candidates.order_by("-finished_at")[:5]:
+        if _artifacts_present(candidate.outputs.get("artifacts") or {}) and \
+                (usable is None or usable(candidate)):
             return candidate
     return None
 
 
 def _artifacts_present(entries: dict[str, list[dict]]) -> bool:
+    """Whether the artifacts in the store are still there (one outside it, an object
+    store's ``s3://`` URI with no ``path``, is taken as present)."""
     for listed in entries.values():
         for entry in listed:
             if entry.get("path") and entry.get("size") is not None and \

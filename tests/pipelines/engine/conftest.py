@@ -144,6 +144,36 @@ def start_run(engine, owner, profile):
     return start
 
 
+@pytest.fixture
+def argo_cluster(fake_kube, settings, profile):
+    """kubernetes mode against the fake API server: the profile's namespace, every Workflow
+    checked by validate_workflow as it is created or replaced, and the Workflow watcher
+    recording into the runs (a test plays Argo with ``tests.pipelines.argo_sim.Controller``)."""
+    from dashboard import kube
+    from pipelines.engines import argo_watch
+    from pipelines.engines.argo_manifests import validate_workflow
+
+    settings.KFDASH_PLATFORM = "kubernetes"
+    settings.KUBECONFIG = str(fake_kube.kubeconfig_path)
+    kube.reset()
+    if fake_kube.get_object("namespaces", profile.name) is None:
+        fake_kube.put_object({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": profile.name}}, "namespaces")
+    fake_kube.register_validator("argoproj.io", "Workflow", validate_workflow)
+    watcher = argo_watch.WorkflowWatcher()
+    watcher.retry_seconds = 0.05
+    watcher.watch_seconds = 2
+    watcher.start()
+    try:
+        wait_until(lambda: any(q.get("watch") for _, _, q in fake_kube.requests),
+                   what="the watcher watching")
+        yield fake_kube
+    finally:
+        watcher.stop()
+        watcher.join(5)
+        kube.reset()
+
+
 def retrying(read):
     """``read()``, again while SQLite's shared in-memory test database says another
     connection (an engine thread) holds a table."""
