@@ -64,8 +64,8 @@ async def lifespan(scope, receive, send):
                 scheduler.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if worker:
-                worker.stop()
+            if worker:  # (releasing the leader Lease is a request: not on the loop)
+                await asyncio.to_thread(worker.stop)
             if scheduler:
                 scheduler.stop()
             if local:

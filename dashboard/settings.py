@@ -358,6 +358,16 @@ KFDASH_STEP_ISOLATION = env_choice("KFDASH_STEP_ISOLATION", ("auto", "namespace"
 # (saves ~70 ms a step); 0 starts a fresh interpreter for each.
 KFDASH_STEP_WARM_PYTHON = env.bool("KFDASH_STEP_WARM_PYTHON", default=True)
 
+# --- cluster watchers (kubernetes mode) ---------------------------------------------
+
+# Of several replicas, the holder of this Lease runs the cluster watchers
+# (dashboard/leader.py); with it off, every process watches.
+KFDASH_LEADER_ELECTION = env.bool("KFDASH_LEADER_ELECTION",
+                                  default=KFDASH_PLATFORM == "kubernetes")
+KFDASH_LEADER_LEASE = env.str("KFDASH_LEADER_LEASE", default="kfdash-leader")
+# Default: the namespace kfdash's pod runs in (its service account's), else "kubeflow".
+KFDASH_LEADER_NAMESPACE = env.str("KFDASH_LEADER_NAMESPACE", default="")
+
 # --- pipelines on Argo (kubernetes mode) -------------------------------------------
 
 # The service account a run's pods get when the run names none (Kubeflow's per-namespace

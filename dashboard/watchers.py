@@ -1,9 +1,8 @@
-"""The cluster watchers of kubernetes mode, started together: by each server process
-(``asgi.lifespan``) or by ``manage.py watch_kubernetes``."""
+"""The cluster watchers of kubernetes mode, started together by each server process
+(``asgi.lifespan``) or by ``manage.py watch_kubernetes``; of several, only the holder of the
+leader Lease runs them."""
 
 from __future__ import annotations
-
-import threading
 
 from django.utils.module_loading import import_string
 
@@ -19,23 +18,6 @@ NOTEBOOK_WATCHERS = {
 }
 
 
-class Running:
-    """Watchers that run until ``stop``."""
-
-    def __init__(self, workers: list) -> None:
-        self.workers = workers
-        self.stopped = threading.Event()
-
-    def wait(self) -> None:
-        while not self.stopped.wait(3600):
-            pass
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        self.stopped.set()
-
-
 def factories() -> list:
     from django.conf import settings
 
@@ -43,8 +25,10 @@ def factories() -> list:
     return [import_string(path) for path in paths]
 
 
-def start() -> Running:
-    workers = [factory() for factory in factories()]
-    for worker in workers:
-        worker.start()
-    return Running(workers)
+def start():
+    """The watchers, running while this process holds the leader Lease (or at once, with
+    ``KFDASH_LEADER_ELECTION`` off); ``stop()`` on what is returned ends them (and
+    releases the Lease: it blocks for that request)."""
+    from dashboard import leader
+
+    return leader.run_while_leading(factories())

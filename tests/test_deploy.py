@@ -228,11 +228,8 @@ API_CLASSES = (client.CoreV1Api, client.AppsV1Api, client.RbacAuthorizationV1Api
 CUSTOM = {"notebooks": ("kubeflow.org", "notebooks"), "pipelines": ("argoproj.io", "workflows")}
 GROUPS = {"statefulsets": "apps", "deployments": "apps", "rolebindings": RBAC, "roles": RBAC,
           "leases": "coordination.k8s.io"}
-# Granted ahead of the code: issue 8's Argo engine and cluster watcher.
-PLANNED = {("argoproj.io", "workflows", verb)
-           for verb in ("get", "list", "watch", "create", "patch", "delete")} | {
-    ("", "pods", "list"), ("", "pods", "watch"), ("", "events", "watch"),
-    ("apps", "statefulsets", "list"), ("apps", "statefulsets", "watch")}
+# Granted ahead of the code: none.
+PLANNED: set[tuple[str, str, str]] = set()
 # Not an API call: creating RoleBindings to roles kfdash does not itself hold.
 RBAC_ONLY = {(RBAC, "clusterroles", "bind")}
 
@@ -263,16 +260,23 @@ def used_permissions() -> set[tuple[str, str, str]]:
             for method in re.findall(r"\.(\w+)\b", source):
                 if is_api_method(method):
                     used.add(permission(method, app))
-            # watch.Watch().stream(api.list_..., ...) watches what that list lists.
-            for method in re.findall(r"\.stream\(\s*\w+\.(\w+)", source):
+            # watch.Watch().stream(api.list_..., ...) watches what that list lists, and so
+            # does a ListWatch (dashboard/kube_watch.py) whose lister returns api.list_...
+            watched = re.findall(r"\.stream\(\s*\w+\.(\w+)", source)
+            if "def lister(" in source:
+                watched += re.findall(r"return\s*\(?\s*\w+\.(list_\w+)\s*,", source)
+            for method in watched:
                 if is_api_method(method):
                     used.add((*permission(method, app)[:2], "watch"))
     return used
 
 
 def granted_permissions() -> set[tuple[str, str, str]]:
-    role = find(render("base"), "ClusterRole", "kfdash")
-    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+    """The ClusterRole's, and the Role's in kfdash's own namespace (the leader Lease)."""
+    objects = render("base")
+    rules = (find(objects, "ClusterRole", "kfdash")["rules"]
+             + find(objects, "Role", "kfdash-leader-election")["rules"])
+    return {(group, resource, verb) for rule in rules for group in rule["apiGroups"]
             for resource in rule["resources"] for verb in rule["verbs"]}
 
 
@@ -357,3 +361,13 @@ def test_the_dockerfile_copies_files_that_the_context_keeps():
     # The vendor stage runs the Makefile's own target, so the asset list lives there.
     assert "RUN make vendor" in DOCKERFILE.read_text()
     assert "static/vendor" in ignored  # built in the image, never the developer's copy
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_step_pods_get_the_launcher_from_the_image_that_is_deployed(target):
+    """kustomize's images: rewrites containers, not settings: the KFP v2 launcher's image
+    (an init container of every step pod) must be set to the same image by hand."""
+    objects = render(target)
+    config = find(objects, "ConfigMap", "kfdash-config")["data"]
+    (image,) = {c["image"] for c in dashboard(objects)["containers"]}
+    assert config["KFDASH_LAUNCHER_IMAGE"] == image

@@ -61,6 +61,7 @@ Validator = Callable[[JSON], Any]
 # --------------------------------------------------------------------------------------------
 
 RBAC = "rbac.authorization.k8s.io"
+COORDINATION = "coordination.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
                  return_deleted=False, builtin=True),
     ResourceType("apps", "v1", "deployments", "Deployment", status_subresource=True,
                  return_deleted=False, builtin=True),
+    ResourceType(COORDINATION, "v1", "leases", "Lease", return_deleted=False,
+                 has_generation=False, builtin=True),
 )
 
 #: Custom resources known up front (anything else is accepted on first use, namespaced).
@@ -149,7 +152,7 @@ DEFAULT_CUSTOM_RESOURCES: tuple[ResourceType, ...] = (
 )
 
 #: Groups served by the API server itself: unknown plurals there are 404, not new CRDs.
-BUILTIN_GROUPS = frozenset({"", RBAC, "apps"})
+BUILTIN_GROUPS = frozenset({"", RBAC, "apps", COORDINATION})
 
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 PROTECTED_NAMESPACES = frozenset({"default", "kube-public", "kube-system"})

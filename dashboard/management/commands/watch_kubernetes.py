@@ -2,6 +2,8 @@
 recorded into the database and pushed to open pages. Server processes in kubernetes mode
 run them already; this is for deployments that keep them in a process of their own."""
 
+import threading
+
 from django.core.management.base import BaseCommand, CommandError
 
 from dashboard import watchers
@@ -17,9 +19,10 @@ class Command(BaseCommand):
             raise CommandError("KFDASH_PLATFORM is not kubernetes: there is no cluster to "
                                "watch.")
         running = watchers.start()
-        self.stdout.write("Watching the cluster (Ctrl-C stops).")
+        self.stdout.write("Watching the cluster while this process holds the leader Lease "
+                          "(Ctrl-C stops).")
         try:
-            running.wait()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
         finally:

@@ -77,11 +77,19 @@ def cluster_kfp(tmp_path_factory):
     config = configure_kubernetes_for(fake, root / "kubeconfig")
     argo = Argo(fake)
     argo.start()
+    # The server's watchers run once it holds the leader Lease (in "default" here).
     server = start_kfdash(root / "server", KFDASH_PLATFORM="kubernetes",
-                          KUBECONFIG=str(config), SECRET_KEY="test-" + "k" * 50)
+                          KUBECONFIG=str(config), SECRET_KEY="test-" + "k" * 50,
+                          KFDASH_LEADER_NAMESPACE="default")
     try:
         server.manage("create_user", "ada@example.com", "--namespace", NAMESPACE)
         assert fake.get_object("namespaces", NAMESPACE) is not None
+        deadline = time.monotonic() + 10
+        while not (fake.get_object("leases", "kfdash-leader", "default", group=
+                                   "coordination.k8s.io") or {}).get("spec", {}).get(
+                "holderIdentity"):
+            assert time.monotonic() < deadline, "the server never took the leader Lease"
+            time.sleep(0.05)
         token = server.manage("create_token", "ada@example.com").stdout.strip().splitlines()[-1]
         workdir = root / "work"
         workdir.mkdir()
