@@ -15,9 +15,11 @@ import logging
 import threading
 from collections.abc import Callable
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 
 log = logging.getLogger(__name__)
+
+DATABASE_ATTEMPTS = 4
 
 
 class Gone(Exception):
@@ -52,7 +54,22 @@ class ListWatch(threading.Thread):
         """Everything that exists now (after a start or a 410): by default, each is
         ADDED."""
         for item in items:
-            self.apply({"type": "ADDED", "object": item})
+            self._apply({"type": "ADDED", "object": item})
+
+    def _apply(self, event: dict) -> None:
+        """``apply``, tried again after a moment when the database refuses (a lock, a
+        dropped connection); if it keeps refusing, the error ends the watch and everything
+        is listed again once the database is back, so no event is lost."""
+        for attempt in range(DATABASE_ATTEMPTS):
+            close_old_connections()
+            try:
+                self.apply(event)
+                return
+            except DatabaseError:
+                if attempt == DATABASE_ATTEMPTS - 1:
+                    raise
+                connection.close()
+                self.stopping.wait(0.05 * (attempt + 1))
 
 
     # --- the loop ------------------------------------------------------------------------------
@@ -97,8 +114,7 @@ class ListWatch(threading.Thread):
                     version = (obj.get("metadata") or {}).get("resourceVersion") or version
                     if event["type"] == "BOOKMARK":
                         continue
-                    close_old_connections()
-                    self.apply({"type": event["type"], "object": obj})
+                    self._apply({"type": event["type"], "object": obj})
             except ApiException as exc:
                 if exc.status == 410:
                     return

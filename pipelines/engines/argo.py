@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 
 from dashboard import kube
 from pipelines.choices import FINISHED, RunState, SpecFormat, TaskState
@@ -45,6 +46,7 @@ PLURAL = "workflows"
 # Argo's node types that hold other nodes (reset, not removed, by a retry).
 BOUNDARIES = ("DAG", "Steps", "StepGroup", "TaskGroup")
 RETRY_CONFLICTS = 5  # a retry rewrites the status; the controller may write in between
+FOLLOW_RETRY_SECONDS = 1.0  # a followed step whose container has not started: ask again
 
 
 def workflow_for(run: Run) -> dict:
@@ -282,38 +284,62 @@ class ArgoEngine(Engine):
         queue: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
         stopped = threading.Event()
+        task_id = task.pk
+
+        def ended() -> bool:
+            try:
+                state = RunTask.objects.filter(pk=task_id).values_list("state", flat=True).first()
+                return state is None or state in FINISHED
+            finally:
+                connection.close()
 
         def pump() -> None:
-            from kubernetes.client.exceptions import ApiException
-
-            response = None
+            """The pod's log, followed; until its container starts (400) the step may still
+            be waiting for a node or an image: ask again while the step has not ended."""
             try:
-                response = self._core().read_namespaced_pod_log(
-                    pod, namespace, container=MAIN_CONTAINER, follow=True,
-                    _preload_content=False)
-                for chunk in response.stream(4096, decode_content=True):
-                    if stopped.is_set():
-                        break
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            except ApiException:
-                pass
-            except Exception:
-                log.exception("following the log of pod %s failed", pod)
+                while not stopped.is_set():
+                    response = self._call(lambda: self._core().read_namespaced_pod_log(
+                        pod, namespace, container=MAIN_CONTAINER, follow=True,
+                        _preload_content=False), doing="follow the step's log",
+                        absent=(400, 404))
+                    if response is None:
+                        if ended():
+                            break
+                        stopped.wait(FOLLOW_RETRY_SECONDS)
+                        continue
+                    try:
+                        for chunk in response.stream(4096, decode_content=True):
+                            if stopped.is_set():
+                                break
+                            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            response.release_conn()
+                    break
+            except Exception as exc:  # EngineError, or the connection dropping midway
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
-                if response is not None:
-                    with contextlib.suppress(Exception):
-                        response.release_conn()
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         threading.Thread(target=pump, name="argo-follow-log", daemon=True).start()
+        streamed = False
         try:
             while True:
-                chunk = await queue.get()
-                if chunk is None:
-                    return
-                yield chunk.decode("utf-8", errors="replace")
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, EngineError):
+                    raise item
+                if isinstance(item, Exception):
+                    raise EngineError(f"The step's log stopped: {item}") from item
+                streamed = True
+                yield item.decode("utf-8", errors="replace")
         finally:
             stopped.set()
+        if not streamed:  # the pod went before anything was read: what kfdash kept
+            kept = await sync_to_async(self._stored)(task)
+            if kept:
+                yield await sync_to_async(logs.read)(kept)
 
 
 def retry_workflow(workflow: dict) -> tuple[dict, list[str]]:

@@ -91,7 +91,7 @@ class WorkflowWatcher(ListWatch):
         for item in items:
             run_id = ((item.get("metadata") or {}).get("labels") or {}).get(RUN_ID_LABEL)
             present.add(run_id)
-            self.apply({"type": "ADDED", "object": item})
+            self._apply({"type": "ADDED", "object": item})
         going = Run.objects.select_related("profile").filter(
             state__in=(RunState.RUNNING, RunState.CANCELING))
         for run in going:

@@ -252,20 +252,33 @@ def test_it_sends_the_tail_of_a_finished_steps_log(profile, owner, viewer, engin
     async_to_sync(scenario)()
 
 
-def test_it_says_why_a_log_cannot_be_read(profile, owner, viewer, settings):
-    settings.KFDASH_PLATFORM = "kubernetes"  # no engine there yet
+def test_it_says_why_a_log_cannot_be_read(profile, owner, viewer, settings, tmp_path):
+    import json
+
+    from dashboard import kube
+    from tests.fakekube import kubeconfig_dict
+
+    # The Argo engine, asked to follow a running step's pod, finds no cluster answering.
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps(kubeconfig_dict("http://127.0.0.1:9")))
+    settings.KFDASH_PLATFORM, settings.KUBECONFIG = "kubernetes", str(config)
+    kube.reset()
     run = hello_run(profile, owner)
-    add_task(run, "train", "RUNNING")
+    add_task(run, "train", "RUNNING", runtime={"pod": "train-pod"})
 
     async def scenario():
         page = log_socket(viewer, run, "train")
         assert (await page.connect())[0]
-        error = await page.receive_json_from(timeout=2)
-        assert error["type"] == "error" and "kubernetes" in error["message"]
+        error = await page.receive_json_from(timeout=10)
+        assert error["type"] == "error"
+        assert "kfdash cannot reach the cluster to follow the step's log" in error["message"]
         assert await page.receive_json_from(timeout=2) == {"type": "end"}
         await page.disconnect()
 
-    async_to_sync(scenario)()
+    try:
+        async_to_sync(scenario)()
+    finally:
+        kube.reset()
 
 
 def test_it_refuses_logs_to_strangers_and_of_missing_steps(profile, owner, stranger, viewer):
