@@ -218,21 +218,21 @@ class ArgoEngine(Engine):
 
     # --- logs ------------------------------------------------------------------------------
 
-    def keep_log(self, task: RunTask, pod: str) -> None:
-        """Copy a finished step's pod log into the log store (in the background)."""
+    def keep_log(self, namespace: str, task: RunTask, pod: str) -> None:
+        """Copy a finished step's pod log into the log store (in the background, touching
+        no database)."""
         def copy() -> None:
             with self._copying:
                 try:
-                    self._copy_log(task, pod)
+                    self._copy_log(namespace, task, pod)
                 except Exception:
                     log.exception("cannot keep the log of %s", task)
 
         threading.Thread(target=copy, name="argo-keep-log", daemon=True).start()
 
-    def _copy_log(self, task: RunTask, pod: str) -> None:
+    def _copy_log(self, namespace: str, task: RunTask, pod: str) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        namespace = task.run.profile.name
         folder = layout.log_folder(namespace, task.run_id, task.node_id, max(task.attempts, 1))
         if logs.ended(folder) is not None:
             return

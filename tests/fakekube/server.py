@@ -865,7 +865,8 @@ class FakeKubeServer:
       group="")`` -- read state; ``plural`` may be group-qualified (``"notebooks.kubeflow.org"``).
     * ``put_object(obj, plural=None)`` / ``delete_object(...)`` -- change state bypassing
       validation and admission (watchers still see the events).
-    * ``set_pod_log(namespace, name, text, container=None)``.
+    * ``set_pod_log(namespace, name, text, container=None)``, ``append_pod_log(...)``: a
+      ``follow`` read streams what is appended until the pod is gone or has finished.
     * ``requests`` -- list of :class:`RecordedRequest` (method, path, query); ``clear_requests()``.
     * ``fail_next(method, path_regex, status, reason, message=None, times=1)`` -- inject failures.
     * ``register_resource(...)`` / ``register_validator(group, kind, fn)`` -- extend the API.
@@ -1034,8 +1035,17 @@ class FakeKubeServer:
 
     def set_pod_log(self, namespace: str, name: str, text: str,
                     container: str | None = None) -> None:
-        with self._lock:
+        with self._cond:
             self._logs[(namespace, name, container)] = text
+            self._cond.notify_all()
+
+    def append_pod_log(self, namespace: str, name: str, text: str,
+                       container: str | None = None) -> None:
+        """More output of a running container: a ``follow`` reader gets it at once."""
+        with self._cond:
+            key = (namespace, name, container)
+            self._logs[key] = self._logs.get(key, "") + text
+            self._cond.notify_all()
 
     def _type_for(self, plural: str, group: str) -> ResourceType:
         if not group and "." in plural:
@@ -1422,8 +1432,33 @@ class FakeKubeServer:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-int(tail):]) if int(tail) > 0 else ""
         if query.get("follow", "").lower() in ("true", "1"):
-            return _Stream(iter([text.encode()] if text else []), "text/plain; charset=utf-8")
+            return _Stream(self._follow_log(key, container, text), "text/plain; charset=utf-8")
         return _Response(200, text.encode(), "text/plain; charset=utf-8")
+
+    def _follow_log(self, key: tuple[str, str], container: str | None,
+                    first: str) -> Iterator[bytes]:
+        """``first``, then whatever is appended, until the pod is gone or has finished
+        (phase Succeeded or Failed), as a kubelet ends a follow when the container exits."""
+        if first:
+            yield first.encode()
+        with self._lock:
+            text = self._logs.get((*key, container), self._logs.get((*key, None), ""))
+        sent = len(text)
+        rt = self._types[("", "pods")]
+        while True:
+            with self._cond:
+                text = self._logs.get((*key, container), self._logs.get((*key, None), ""))
+                pod = self._data.get(rt.key, {}).get(key)
+                phase = ((pod or {}).get("status") or {}).get("phase")
+                ended = pod is None or phase in ("Succeeded", "Failed") or self._stopping
+                if len(text) <= sent and not ended:
+                    self._cond.wait(0.1)
+                    continue
+            if len(text) > sent:
+                yield text[sent:].encode()
+                sent = len(text)
+            elif ended:
+                return
 
     def _check_type_and_version(self, route: _Route, obj: JSON) -> ResourceType:
         """Fill in apiVersion/kind when absent (a real server infers them from the URL) and

@@ -642,6 +642,28 @@ def test_it_serves_pod_logs(core: client.CoreV1Api, fake_kube: FakeKubeServer,
         assert excinfo.value.status == code
 
 
+def test_a_followed_pod_log_streams_until_the_pod_finishes(
+        core: client.CoreV1Api, fake_kube: FakeKubeServer, team_a: str) -> None:
+    core.create_namespaced_pod(team_a, {"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "main", "image": "python"}]}})
+    fake_kube.set_pod_log(team_a, "p", "one\n")
+    response = core.read_namespaced_pod_log("p", team_a, follow=True, _preload_content=False)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(response.stream(1024)))
+    reader.start()
+    fake_kube.append_pod_log(team_a, "p", "two\n")
+    deadline = time.monotonic() + 5
+    while b"".join(chunks) != b"one\ntwo\n":
+        assert time.monotonic() < deadline, chunks
+        time.sleep(0.01)
+    assert reader.is_alive()  # still following
+    pod = fake_kube.get_object("pods", "p", team_a)
+    pod["status"] = {"phase": "Succeeded"}
+    fake_kube.put_object(pod, "pods")
+    reader.join(5)
+    assert not reader.is_alive() and b"".join(chunks) == b"one\ntwo\n"
+
+
 def test_it_runs_registered_validators(custom: client.CustomObjectsApi,
                                        fake_kube: FakeKubeServer, team_a: str) -> None:
     def needs_image(obj: dict[str, Any]) -> None:

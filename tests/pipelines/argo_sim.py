@@ -409,8 +409,17 @@ class Controller:
                 self.pod(node)
 
     def pod(self, node: dict) -> None:
+        """The step's pod: made when it starts (with a line of log), its phase kept as the
+        node's once it ends (which ends a follow of its log)."""
         name = pod_name(self.name, node)
         if name in self.pods:
+            if node["phase"] in ("Succeeded", "Failed", "Error"):
+                pod = self.fake.get_object("pods", name, self.namespace)
+                if pod is not None and (pod.get("status") or {}).get("phase") not in (
+                        "Succeeded", "Failed"):
+                    pod["status"] = {"phase": "Failed" if node["phase"] == "Error"
+                                     else node["phase"]}
+                    self.fake.put_object(pod, "pods")
             return
         self.pods.add(name)
         self.fake.put_object({

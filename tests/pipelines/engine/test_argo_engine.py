@@ -90,10 +90,23 @@ def test_a_running_steps_log_comes_from_its_pod(cluster, owner, profile, kfp1_pa
     task = tasks_of(run)["sum-sq"]
     assert engine().read_log(task) == "log of sum-sq\n"
 
-    async def follow() -> str:
-        return "".join([text async for text in engine().follow_log(task)])
+    received: list[str] = []
 
-    assert async_to_sync(follow)() == "log of sum-sq\n"
+    async def follow() -> None:
+        async for text in engine().follow_log(task):
+            received.append(text)
+
+    follower = threading.Thread(target=async_to_sync(follow))
+    follower.start()
+    wait_until(lambda: "".join(received) == "log of sum-sq\n", what="the log so far")
+    cluster.append_pod_log(NAMESPACE, task.runtime["pod"], "epoch 1\n", container="main")
+    wait_until(lambda: "".join(received).endswith("epoch 1\n"), what="a new line, live")
+    assert follower.is_alive()
+    while controller.step():  # the step ends: so does its pod, and the follow
+        pass
+    follower.join(10)
+    assert not follower.is_alive()
+    assert "".join(received) == "log of sum-sq\nepoch 1\n"
 
 
 def test_terminate_stops_the_workflow_and_the_run_ends_canceled(
