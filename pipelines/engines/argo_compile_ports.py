@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.specs.model import Port, Task
 
 from . import argo_names
-from .executor_protocol import schema_version, substitute_inputs
+from .executor_protocol import schema_version, substitute_all
 from .expressions import ExpressionError, _tokens
 from .kfdash_launcher import IO, PLACEHOLDER, ROOT, expand_structures
 
@@ -375,17 +375,7 @@ def imported_artifact(importer: Task, values: dict[str, Any], where: str) -> tup
         uri = source.get("constant") or (source.get("constantValue") or {}).get("stringValue")
     if not isinstance(uri, str) or not uri:
         raise ValueError(f"{where} names no artifact URI")
-    return uri, _substitute_all(importer.importer.get("metadata") or {}, values)
-
-
-def _substitute_all(value: Any, parameters: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        return substitute_inputs(value, parameters)
-    if isinstance(value, list):
-        return [_substitute_all(item, parameters) for item in value]
-    if isinstance(value, dict):
-        return {key: _substitute_all(item, parameters) for key, item in value.items()}
-    return value
+    return uri, substitute_all(importer.importer.get("metadata") or {}, values)
 
 
 # --- trigger conditions ---------------------------------------------------------------

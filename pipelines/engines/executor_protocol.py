@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts as artifact_store
+from .kfdash_launcher import expand_structures
 
 EXECUTOR_OUTPUT = "executor_output.json"
 MAX_PARAMETER_BYTES = 1024 * 1024  # an output parameter is a value, not a dataset
@@ -38,14 +39,23 @@ def component_parts(document: dict, component_name: str) -> tuple[dict, dict]:
     return component, executor
 
 
-def executor_timeout(platform_spec: dict | None, component: dict) -> float | None:
-    """A kfp-kubernetes ``set_timeout`` on this task's executor, in seconds."""
+def executor_config(platform_spec: dict | None, component: dict) -> dict:
+    """The kfp-kubernetes config of the IR ``component``'s executor ({} when it has none)."""
     label = component.get("executorLabel", "")
     try:
-        config = platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"][label]
-        seconds = config.get("activeDeadlineSeconds")
+        executors = platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    except (KeyError, TypeError):
+        return {}
+    config = (executors or {}).get(label) if isinstance(executors, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def executor_timeout(platform_spec: dict | None, component: dict) -> float | None:
+    """A kfp-kubernetes ``set_timeout`` on this task's executor, in seconds."""
+    seconds = executor_config(platform_spec, component).get("activeDeadlineSeconds")
+    try:
         return float(seconds) if seconds else None
-    except (KeyError, TypeError, ValueError):
+    except (TypeError, ValueError):
         return None
 
 
@@ -125,49 +135,15 @@ def resolve_values(executor: dict, context: dict[str, str]) -> None:
 
 def resolve_command(argv: list[str], executor: dict, context: dict[str, str]) -> list[str]:
     """The command and arguments with every placeholder replaced (IfPresent and Concat
-    structures first, as the KFP launcher does)."""
+    structures first, as the KFP launcher does: the same code as kfdash's own launcher's)."""
     provided = {name for name, value in executor["inputs"]["parameterValues"].items()
                 if value is not None} | set(executor["inputs"]["artifacts"])
-    flat: list[str] = []
-    for part in argv:
-        resolved = _struct(part, provided)
-        flat.extend(_flatten(resolved))
+    try:
+        flat = expand_structures(argv, provided)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
     return [_PLACEHOLDER.sub(lambda m: _value(m.group("expr"), executor, context), part)
             for part in flat]
-
-
-def _struct(part: str, provided: set[str]) -> Any:
-    if not (part.startswith('{"Concat":') or part.startswith('{"IfPresent":')):
-        return part
-    try:
-        structure = json.loads(part)
-    except ValueError:
-        return part
-    return _resolve_struct(structure, provided)
-
-
-def _resolve_struct(node: Any, provided: set[str]) -> Any:
-    if isinstance(node, str) or node is None:
-        return node
-    if isinstance(node, list):
-        return [_resolve_struct(item, provided) for item in node]
-    if not isinstance(node, dict) or len(node) != 1:
-        raise ProtocolError(f"unknown placeholder structure {json.dumps(node)[:200]}")
-    kind, body = next(iter(node.items()))
-    if kind == "Concat":
-        return "".join(str(x) for x in _flatten(_resolve_struct(body, provided)))
-    if kind == "IfPresent":
-        branch = body.get("Then") if body.get("InputName") in provided else body.get("Else")
-        return _resolve_struct(branch, provided)
-    raise ProtocolError(f"unknown placeholder structure {kind}")
-
-
-def _flatten(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [item for element in value for item in _flatten(element)]
-    return [str(value)]
 
 
 def _value(expr: str, executor: dict, context: dict[str, str]) -> str:
@@ -274,7 +250,7 @@ def imported_artifact(importer: dict, parameters: dict[str, Any]) -> dict:
     if not isinstance(uri, str) or not uri:
         raise ProtocolError("the importer names no artifact URI")
     schema = importer.get("typeSchema") or {}
-    metadata = _substitute_all(importer.get("metadata") or {}, parameters)
+    metadata = substitute_all(importer.get("metadata") or {}, parameters)
     path = Path(uri) if uri.startswith("/") else None
     return {"name": "artifact", "type": schema.get("schemaTitle") or "system.Artifact",
             "schemaVersion": schema.get("schemaVersion") or DEFAULT_SCHEMA_VERSION,
@@ -282,11 +258,12 @@ def imported_artifact(importer: dict, parameters: dict[str, Any]) -> dict:
             "metadata": metadata, "size": artifact_store.size_of(path) if path else None}
 
 
-def _substitute_all(value: Any, parameters: dict[str, Any]) -> Any:
+def substitute_all(value: Any, parameters: dict[str, Any]) -> Any:
+    """``substitute_inputs`` in every string of a JSON value (an importer's metadata)."""
     if isinstance(value, str):
         return substitute_inputs(value, parameters)
     if isinstance(value, list):
-        return [_substitute_all(item, parameters) for item in value]
+        return [substitute_all(item, parameters) for item in value]
     if isinstance(value, dict):
-        return {key: _substitute_all(item, parameters) for key, item in value.items()}
+        return {key: substitute_all(item, parameters) for key, item in value.items()}
     return value
