@@ -74,7 +74,8 @@ def workflow_for(run: Run) -> dict:
         manifest = compile_v2_workflow(run.spec, run.document, parameters=run.parameters,
                                        repository=repository,
                                        launcher_image=settings.KFDASH_LAUNCHER_IMAGE,
-                                       cached=cache.outputs, **common)
+                                       cached=cache.outputs,
+                                       platform_spec=run.platform_spec, **common)
         annotations = cache.annotations()
         if annotations:
             manifest["metadata"].setdefault("annotations", {}).update(annotations)

@@ -42,6 +42,8 @@ The Workflow's shape, which the watcher (``argo_status.py``) relies on:
   and dependencies on it are dropped. They are outside loops and conditions, and never all
   of a DAG's tasks (Argo refuses an empty DAG): ``argo_cache`` guarantees both. The engine
   lists them in the annotation ``kfdash.io/cached``.
+- A step's kfp-kubernetes settings (the package's platform spec: secrets, volumes, node
+  selectors…) are applied to its container template by ``argo_platform.py``, or refused.
 
 Everything the compiler cannot express faithfully is a ValueError naming the construct and
 where it is (the engine turns it into a failed run with that message), never a Workflow that
@@ -59,6 +61,7 @@ from pipelines.choices import SpecFormat
 from pipelines.specs.model import Group, PipelineSpec, Port, Source, Task
 
 from . import argo_compile_ports as ports
+from . import argo_platform
 from .argo_manifests import API_VERSION, KIND, fill_run_metadata
 from .argo_names import (
     EXECUTOR_OUTPUT,
@@ -69,7 +72,7 @@ from .argo_names import (
     task_names,
 )
 from .argo_templates import argo_text
-from .executor_protocol import component_parts, substitute_inputs
+from .executor_protocol import component_parts, executor_config, substitute_inputs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,16 +119,18 @@ def compile_v2_workflow(spec: PipelineSpec, ir_document: dict, *, run_id: str, r
                         namespace: str, parameters: dict[str, Any], service_account: str,
                         repository: S3Repository, launcher_image: str,
                         labels: dict | None = None,
-                        cached: dict[str, dict] | None = None) -> dict:
+                        cached: dict[str, dict] | None = None,
+                        platform_spec: dict | None = None) -> dict:
     """The Workflow to submit for a run of the KFP v2 pipeline ``spec`` (see the module
     docstring). ``parameters`` are the run's typed values (name → JSON value); defaults fill
     the rest. ``cached``: the tasks served from the cache, spec id → the serving execution's
     outputs (``{"parameters": {name: value}, "artifacts": {name: [{"uri", "metadata"…}]}}``).
-    ValueError for anything Argo cannot run as the pipeline means it."""
+    ``platform_spec``: the package's kfp-kubernetes settings, applied to each step's template
+    (``argo_platform.py``). ValueError for anything Argo cannot run as the pipeline means it."""
     if spec.format != SpecFormat.KFP_V2:
         raise ValueError(f"compile_v2_workflow takes a KFP v2 pipeline, not {spec.format}")
     compiler = _Compiler(spec, ir_document, parameters, repository, launcher_image,
-                         run_id, run_name, cached or {})
+                         run_id, run_name, cached or {}, platform_spec)
     workflow: dict[str, Any] = {
         "apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": spec.name},
         "spec": {"entrypoint": compiler.root.name,
@@ -237,8 +242,9 @@ class _Wiring:
 class _Compiler:
     def __init__(self, spec: PipelineSpec, document: dict, parameters: dict[str, Any],
                  repository: S3Repository, launcher_image: str, run_id: str, run_name: str,
-                 cached: dict[str, dict]):
+                 cached: dict[str, dict], platform_spec: dict | None = None):
         self.spec, self.document, self.repository = spec, document, repository
+        self.platform_spec = platform_spec
         self.launcher_image, self.run_id, self.run_name = launcher_image, run_id, run_name
         self.names = task_names(spec)
         self.nodes: dict[str, Task | Group] = {n.id: n for n in [*spec.groups, *spec.tasks]}
@@ -426,6 +432,9 @@ class _Compiler:
             if text is not None:
                 step.parameters[port.name] = text
         template, arguments = ports.step_template(step, self.repository, self.launcher_image)
+        template = argo_platform.apply_executor_config(
+            template, executor_config(self.platform_spec, component),
+            parameters=self.values, where=where)
         dag_task["template"] = template["name"]
         if arguments:
             dag_task["arguments"] = arguments
