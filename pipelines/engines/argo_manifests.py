@@ -58,7 +58,25 @@ def make_workflow(run_document: dict, *, run_id: str, run_name: str, namespace: 
     fill_run_metadata(workflow, run_id=run_id, run_name=run_name, namespace=namespace,
                       service_account=service_account, labels=labels)
     _fill_parameters(workflow["spec"], parameters)
+    _capture_small_outputs(workflow["spec"])
     return workflow
+
+
+def _capture_small_outputs(spec: dict) -> None:
+    """A template that writes ``mlpipeline-metrics`` also reports the file as an output
+    parameter (``kfdash-mlpipeline-metrics``, empty when missing), which Argo keeps in the
+    Workflow's status: the watcher reads the run's metrics from there."""
+    from .argo_names import CAPTURE_PREFIX, CAPTURED_V1_OUTPUTS
+
+    for template in spec.get("templates") or []:
+        outputs = template.get("outputs") or {}
+        for artifact in outputs.get("artifacts") or []:
+            if artifact.get("name") in CAPTURED_V1_OUTPUTS and artifact.get("path"):
+                parameters = outputs.setdefault("parameters", [])
+                name = CAPTURE_PREFIX + artifact["name"]
+                if not any(p.get("name") == name for p in parameters):
+                    parameters.append({"name": name, "valueFrom": {
+                        "path": artifact["path"], "default": ""}})
 
 
 def fill_run_metadata(workflow: dict, *, run_id: str, run_name: str, namespace: str,

@@ -28,6 +28,10 @@ PORT_NAME_LIMIT = 63
 EXECUTOR_OUTPUT = "kfdash-executor-output"
 # The container that runs a step in an Argo pod; its log is the step's log.
 MAIN_CONTAINER = "main"
+# KFP v1 output artifacts small enough to come back through Argo as output parameters
+# too (so that their numbers reach the dashboard without reading the artifact store).
+CAPTURED_V1_OUTPUTS = ("mlpipeline-metrics",)
+CAPTURE_PREFIX = "kfdash-"
 
 
 def key_of(node_id: str) -> str:

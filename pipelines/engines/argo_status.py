@@ -22,7 +22,13 @@ from typing import Any
 from pipelines.choices import RunState, SpecFormat, TaskKind, TaskState
 from pipelines.specs.model import Group, PipelineSpec, Task
 
-from .argo_names import EXECUTOR_OUTPUT, port_names, task_names
+from .argo_names import (
+    CAPTURE_PREFIX,
+    CAPTURED_V1_OUTPUTS,
+    EXECUTOR_OUTPUT,
+    port_names,
+    task_names,
+)
 
 ITERATION = re.compile(r"^[^()]*\((\d+):")  # for-loop-2(0:a): iteration 0
 GROUP_KINDS = {"condition": TaskKind.CONDITION, "loop": TaskKind.LOOP,
@@ -55,6 +61,7 @@ class NodeState:
     parameters: dict[str, str] = field(default_factory=dict)  # output parameters, KFP names
     artifacts: dict[str, str] = field(default_factory=dict)  # output name → uri
     artifact_metadata: dict[str, dict] = field(default_factory=dict)  # output name → metadata
+    artifact_contents: dict[str, str] = field(default_factory=dict)  # v1: small files, as text
     argo_node: str = ""  # the Argo node id (of the last attempt's pod, for steps)
     pod: str = ""  # the pod of the last attempt, for logs
 
@@ -245,6 +252,9 @@ class _Reader:
             name, value = item.get("name"), item.get("value")
             if name == EXECUTOR_OUTPUT and not v1:
                 row.artifact_metadata = _executor_metadata(value)
+            elif v1 and name.startswith(CAPTURE_PREFIX) and \
+                    name[len(CAPTURE_PREFIX):] in CAPTURED_V1_OUTPUTS and value:
+                row.artifact_contents[name[len(CAPTURE_PREFIX):]] = str(value)
             elif name in parameter_of and value is not None:
                 row.parameters[parameter_of[name]] = str(value)
         for item in outputs.get("artifacts") or []:

@@ -194,7 +194,9 @@ def _observe(row: RunTask, node: NodeState, tasks: dict) -> None:
             "parameters": dict(node.parameters),
             "artifacts": {name: [{"name": name, "type": types.get(name, "system.Artifact"),
                                   "uri": uri, "path": "",
-                                  "metadata": node.artifact_metadata.get(name, {})}]
+                                  "metadata": node.artifact_metadata.get(name, {}),
+                                  **({"content": node.artifact_contents[name]}
+                                     if name in node.artifact_contents else {})}]
                           for name, uri in node.artifacts.items()},
         }
     runtime = {"argo_node": node.argo_node}

@@ -94,8 +94,10 @@ def metrics(run, task, entries: dict[str, list[dict]]) -> list[RunMetric]:
                 for key, value in (entry.get("metadata") or {}).items():
                     if _finite(value):
                         found[str(key)[:255]] = (float(value), "RAW")
-            elif name == V1_METRICS and entry.get("path"):
-                for key, value, form in _v1_metrics(layout.artifacts_root() / entry["path"]):
+            elif name == V1_METRICS and (entry.get("path") or entry.get("content")):
+                text = entry.get("content") or _small_text(
+                    layout.artifacts_root() / entry["path"])
+                for key, value, form in _v1_metrics(text):
                     found[key] = (value, form)
     return [RunMetric(run=run, task=task, name=key, value=value, format=form)
             for key, (value, form) in found.items()]
@@ -106,13 +108,21 @@ def _finite(value: Any) -> bool:
         and math.isfinite(value)
 
 
-def _v1_metrics(path: Path) -> list[tuple[str, float, str]]:
-    """``{"metrics": [{"name", "numberValue", "format"}]}``; anything unreadable is
-    skipped (the file is still there to download)."""
+def _small_text(path: Path) -> str:
+    """A file's text when it is a file of at most 1 MiB, else "" (skipped)."""
     try:
-        data = json.loads(path.read_text()) if path.is_file() and \
-            path.stat().st_size < 1024 * 1024 else {}
+        return path.read_text() if path.is_file() and path.stat().st_size < 1024 * 1024 \
+            else ""
     except (OSError, ValueError):
+        return ""
+
+
+def _v1_metrics(text: str) -> list[tuple[str, float, str]]:
+    """``{"metrics": [{"name", "numberValue", "format"}]}`` (a file's text, or what Argo
+    reported of it); anything unreadable is skipped (the file is still there)."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
         return []
     found = []
     for item in data.get("metrics", []) if isinstance(data, dict) else []:

@@ -138,6 +138,12 @@ held = client.run_pipeline(job_name="hold me", **common)
 out["running"] = wait(held.run_id, ("RUNNING",)).state
 client.terminate_run(held.run_id)
 out["stopped"] = wait(held.run_id, ("CANCELED", "FAILED", "SUCCEEDED")).state
+out["listed"] = sorted(r.display_name for r in
+                       client.list_runs(experiment_id=experiment.experiment_id).runs)
+client.archive_run(held.run_id)
+out["archived"] = client.get_run(held.run_id).storage_state
+client.delete_run(held.run_id)
+out["held_id"] = held.run_id
 print(json.dumps(out))
 '''
     out = json.loads(run_kfp2(code, cluster_kfp.workdir, env=cluster_kfp.env)
@@ -145,6 +151,10 @@ print(json.dumps(out))
     assert out["state"] == "SUCCEEDED"
     assert out["tasks"] == [["again", "SUCCEEDED"], ["say", "SUCCEEDED"]]
     assert out["running"] == "RUNNING" and out["stopped"] == "CANCELED"
+    assert out["listed"] == ["hold me", "plain run"] and out["archived"] == "ARCHIVED"
+    # Deleting a run deletes its Workflow.
+    assert not [w for w in cluster_kfp.fake.objects(WORKFLOWS, NAMESPACE)
+                if w["metadata"]["labels"]["kfdash.io/run-id"] == out["held_id"]]
     (plain,) = [w for w in cluster_kfp.fake.objects(WORKFLOWS, NAMESPACE)
                 if w["metadata"]["annotations"][RUN_NAME_ANNOTATION] == "plain run"]
     assert plain["spec"]["arguments"]["parameters"] == [{"name": "msg", "value": "from kfp 2"}]

@@ -40,21 +40,26 @@ def start(owner, profile, packages: Path, name: str, **parameters) -> Run:
                      parameters=parameters)
 
 
+def running(cluster, owner, profile, packages: Path) -> tuple[Run, Controller]:
+    """A control_v1 run whose first steps Argo has run, and the watcher has seen."""
+    run = start(owner, profile, packages, "control_v1", limit="10")
+    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
+    controller.run(steps=3)
+    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
+               what="the run running")
+    return run, controller
+
+
 def test_a_v1_run_is_submitted_watched_to_success_and_keeps_its_logs(
         cluster, owner, profile, kfp1_packages):
     from pipelines.engines import engine
 
-    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
-    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
+    run, controller = running(cluster, owner, profile, kfp1_packages)
     workflow = controller.workflow
     assert workflow["spec"]["serviceAccountName"] == "default-editor"
     assert workflow["metadata"]["annotations"]["kfdash.io/run-name"] == "control_v1 run"
     assert {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]} == {
         "limit": "10"}
-
-    controller.run(steps=3)
-    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
-               what="the run running")
     controller.run()
     run = wait_for(run)
     assert run.state == RunState.SUCCEEDED, run.error
@@ -158,11 +163,7 @@ def test_retry_runs_the_failed_steps_again_and_keeps_what_succeeded(
 
 def test_the_watch_resumes_after_a_disconnect_and_lists_again_after_410(
         cluster, owner, profile, kfp1_packages, watcher_of):
-    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
-    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
-    controller.run(steps=3)
-    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
-               what="the run running")
+    run, controller = running(cluster, owner, profile, kfp1_packages)
     watcher_of.retry_seconds = 1.0  # a dropped watch is resumed after a second
 
     def workflow_calls(since: int) -> list:
@@ -193,11 +194,7 @@ def test_the_watch_resumes_after_a_disconnect_and_lists_again_after_410(
 
 def test_a_workflow_deleted_while_nobody_watched_fails_its_run(
         cluster, owner, profile, kfp1_packages, watcher_of):
-    run = start(owner, profile, kfp1_packages, "control_v1", limit="10")
-    controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
-    controller.run(steps=3)
-    wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
-               what="the run running")
+    run, controller = running(cluster, owner, profile, kfp1_packages)
     cluster.delete_object(WORKFLOWS, controller.name, NAMESPACE)
     run = wait_for(run)
     assert run.state == RunState.FAILED and run.error == argo_watch.GONE
@@ -225,3 +222,19 @@ def test_submitting_a_run_twice_makes_one_workflow(cluster, owner, profile, kfp1
     retrying(run.refresh_from_db)
     assert run.state != RunState.FAILED, run.error
     assert json.dumps(cluster.objects(WORKFLOWS, NAMESPACE)[0]["metadata"]["labels"])
+
+
+def test_a_v1_steps_metrics_reach_the_run_through_argo(cluster, owner, profile,
+                                                       kfp1_packages):
+    from pipelines.models import RunMetric
+
+    metrics = json.dumps({"metrics": [
+        {"name": "accuracy-score", "numberValue": 0.85, "format": "PERCENTAGE"},
+        {"name": "roc-auc", "numberValue": 0.91, "format": "RAW"}]})
+    run = start(owner, profile, kfp1_packages, "metrics_v1")
+    Controller(cluster, run.pk, outputs=lambda name, inputs: {
+        "kfdash-mlpipeline-metrics": metrics} if name == "report" else {}).run()
+    assert wait_for(run).state == RunState.SUCCEEDED
+    wait_until(lambda: RunMetric.objects.filter(run=run).count() == 2, what="the metrics")
+    assert {(m.name, m.value, m.format) for m in RunMetric.objects.filter(run=run)} == {
+        ("accuracy-score", 0.85, "PERCENTAGE"), ("roc-auc", 0.91, "RAW")}

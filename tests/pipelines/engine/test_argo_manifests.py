@@ -53,7 +53,13 @@ def volume(size: str = "1Gi"):
     sh("use", "echo hi > /data/x", pvolumes={"/data": claim.volume})
 
 
-for pipeline in (parameterized, outputs, control, volume):
+@dsl.pipeline(name="scored")
+def scored():
+    sh("score", """echo '{"metrics": [{"name": "f1", "numberValue": 0.9}]}' > /m.json""",
+       output_artifact_paths={"mlpipeline-metrics": "/m.json"})
+
+
+for pipeline in (parameterized, outputs, control, volume, scored):
     compiler.Compiler().compile(pipeline, pipeline._component_human_name + ".yaml")
 '''
 
@@ -86,6 +92,12 @@ def expected_workflow(document: dict, name: str, parameters: list[dict]) -> dict
     }
     expected["spec"]["arguments"] = {"parameters": parameters}
     expected["spec"]["serviceAccountName"] = "default-editor"
+    for template in expected["spec"]["templates"]:  # the metrics come back as a parameter
+        for artifact in (template.get("outputs") or {}).get("artifacts") or []:
+            if artifact["name"] == "mlpipeline-metrics":
+                template["outputs"].setdefault("parameters", []).append({
+                    "name": "kfdash-mlpipeline-metrics",
+                    "valueFrom": {"path": artifact["path"], "default": ""}})
     return expected
 
 
@@ -96,7 +108,15 @@ CASES = {
     "outputs": ({"a": "7"}, [{"name": "a", "value": "7"}]),
     "control": ({}, [{"name": "limit", "value": "10"}]),
     "volume": ({"size": "5Gi"}, [{"name": "size", "value": "5Gi"}]),
+    "scored": ({}, []),
 }
+
+
+def test_a_steps_v1_metrics_come_back_as_an_output_parameter(packages):
+    workflow = run_workflow(packages["scored"])
+    (score,) = [t for t in workflow["spec"]["templates"] if t["name"] == "score"]
+    assert {"name": "kfdash-mlpipeline-metrics",
+            "valueFrom": {"path": "/m.json", "default": ""}} in score["outputs"]["parameters"]
 
 
 @pytest.mark.parametrize("package", sorted(CASES))
