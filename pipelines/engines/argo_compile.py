@@ -70,6 +70,7 @@ from .argo_names import (
     PORT_NAME_LIMIT,
     port_names,
     task_names,
+    unique_name,
 )
 from .argo_templates import argo_text
 from .executor_protocol import component_parts, executor_config, substitute_inputs
@@ -176,12 +177,7 @@ class _Dag:
 
     def _name(self, hint: str) -> str:
         name = NOT_PORT_NAME.sub("_", hint).strip("_-")[:PORT_NAME_LIMIT] or "value"
-        candidate, number = name, 1
-        while candidate in self.taken:
-            number += 1
-            candidate = f"{name[:PORT_NAME_LIMIT - 4]}-{number}"
-        self.taken.add(candidate)
-        return candidate
+        return unique_name(name, self.taken, PORT_NAME_LIMIT)
 
     def declare_input(self, key: tuple, kind: str, hint: str,
                       argument: Callable[[], str]) -> str:

@@ -50,7 +50,7 @@ def task_names(spec: PipelineSpec) -> dict[str, str]:
             names[node.id] = key
             continue
         siblings = taken.setdefault(node.parent, set())
-        names[node.id] = _unique(_task_name(key), siblings, TASK_NAME_LIMIT)
+        names[node.id] = unique_name(_task_name(key), siblings, TASK_NAME_LIMIT)
     return names
 
 
@@ -63,7 +63,7 @@ def port_names(ports: list[Port] | list[str]) -> dict[str, str]:
         if name in names:
             continue
         cleaned = NOT_PORT_NAME.sub("_", name).strip("_") or "port"
-        names[name] = _unique(cleaned, taken, PORT_NAME_LIMIT)
+        names[name] = unique_name(cleaned, taken, PORT_NAME_LIMIT)
     return names
 
 
@@ -74,7 +74,9 @@ def _task_name(key: str) -> str:
     return name
 
 
-def _unique(name: str, taken: set[str], limit: int) -> str:
+def unique_name(name: str, taken: set[str], limit: int) -> str:
+    """``name`` (cut to ``limit``), or ``name-2``, ``name-3``... when taken; recorded in
+    ``taken``."""
     name = name[:limit].rstrip("-_") or "x"
     candidate, number = name, 1
     while candidate in taken:

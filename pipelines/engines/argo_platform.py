@@ -39,7 +39,7 @@ import json
 import re
 from typing import Any
 
-from .argo_names import MAIN_CONTAINER
+from .argo_names import MAIN_CONTAINER, unique_name
 
 CHANNEL_PREFIX = "pipelinechannel--"
 VOLUME_NAME_LIMIT = 63
@@ -192,13 +192,7 @@ class _Settings:
 
     def volume_name(self, hint: str) -> str:
         base = NOT_VOLUME_NAME.sub("-", hint.lower()).strip("-")[:VOLUME_NAME_LIMIT]
-        base = base.rstrip("-") or "volume"
-        candidate, number = base, 1
-        while candidate in self.volume_names:
-            number += 1
-            candidate = f"{base[:VOLUME_NAME_LIMIT - 4].rstrip('-')}-{number}"
-        self.volume_names.add(candidate)
-        return candidate
+        return unique_name(base.rstrip("-") or "volume", self.volume_names, VOLUME_NAME_LIMIT)
 
     def node_affinity(self) -> dict:
         return self.template.setdefault("affinity", {}).setdefault("nodeAffinity", {})
