@@ -219,26 +219,30 @@ class ArgoEngine(Engine):
 
     # --- logs ------------------------------------------------------------------------------
 
-    def keep_log(self, namespace: str, task: RunTask, pod: str) -> None:
-        """Copy a finished step's pod log into the log store (in the background, touching
-        no database)."""
+    def keep_log(self, namespace: str, task: RunTask, pods: list[str]) -> None:
+        """Copy a finished step's pod logs, one per attempt, into the log store (in the
+        background, touching no database)."""
         def copy() -> None:
             with self._copying:
-                try:
-                    self._copy_log(namespace, task, pod)
-                except Exception:
-                    log.exception("cannot keep the log of %s", task)
+                for attempt, pod in enumerate(pods, start=1):
+                    try:
+                        self._copy_log(namespace, task, pod, attempt, len(pods))
+                    except Exception:
+                        log.exception("cannot keep the log of %s (attempt %s)", task, attempt)
 
         threading.Thread(target=copy, name="argo-keep-log", daemon=True).start()
 
-    def _copy_log(self, namespace: str, task: RunTask, pod: str) -> None:
+    def _copy_log(self, namespace: str, task: RunTask, pod: str, attempt: int,
+                  attempts: int) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        folder = layout.log_folder(namespace, task.run_id, task.node_id, max(task.attempts, 1))
+        folder = layout.log_folder(namespace, task.run_id, task.node_id, attempt)
         if logs.ended(folder) is not None:
             return
         shutil.rmtree(folder, ignore_errors=True)
         writer = logs.LogWriter(folder, settings.KFDASH_MAX_LOG_BYTES)
+        if attempts > 1:  # as the local engine heads each attempt of a retried step
+            writer.note(f"attempt {attempt} of {attempts} (pod {pod})")
         try:
             response = self._core().read_namespaced_pod_log(
                 pod, namespace, container=MAIN_CONTAINER, _preload_content=False)
@@ -249,7 +253,7 @@ class ArgoEngine(Engine):
             writer.note(f"the pod {pod} was gone before its log was kept "
                         f"({kube.error_message(exc)})")
         finally:
-            writer.close(final=True)
+            writer.close(final=attempt == attempts)
 
     def _stored(self, task: RunTask):
         namespace = task.run.profile.name

@@ -64,6 +64,7 @@ class NodeState:
     artifact_contents: dict[str, str] = field(default_factory=dict)  # v1: small files, as text
     argo_node: str = ""  # the Argo node id (of the last attempt's pod, for steps)
     pod: str = ""  # the pod of the last attempt, for logs
+    pods: list[str] = field(default_factory=list)  # every attempt's pod, in order
 
 
 @dataclass
@@ -230,6 +231,7 @@ class _Reader:
                               key=lambda n: (n.get("startedAt") or "", n.get("id") or ""))
         pods = [n for n in attempts if n.get("type") == "Pod"]
         row.attempts = len(pods)
+        row.pods = [pod_name(self.workflow, pod) for pod in pods]
         last = pods[-1] if pods else None
         if last is not None:
             row.argo_node = last.get("id") or ""

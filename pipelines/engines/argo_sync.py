@@ -32,10 +32,10 @@ OBSERVED = ("state", "error", "attempts", "exit_code", "started_at", "finished_a
 
 @dataclass
 class Finished:
-    """A step that has just ended: its pod's log is to be kept."""
+    """A step that has just ended: its pods' logs (one per attempt) are to be kept."""
 
     task: RunTask
-    pod: str
+    pods: list[str]
 
 
 def record(run: Run, workflow: dict) -> list[Finished]:
@@ -64,8 +64,8 @@ def record(run: Run, workflow: dict) -> list[Finished]:
                 row.cache_key = str(keys[node.node_id])  # (no loops: node id = spec id)
             if row._state.adding or before != {name: getattr(row, name) for name in OBSERVED}:
                 changed.append(row)
-                if row.is_finished and not was_finished and node.pod:
-                    ended.append(Finished(row, node.pod))
+                if row.is_finished and not was_finished and node.pods:
+                    ended.append(Finished(row, node.pods))
         for row in _cached(run, workflow, seen, rows, tasks, keys):
             rows[row.node_id] = row
             changed.append(row)

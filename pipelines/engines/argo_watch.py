@@ -49,7 +49,7 @@ def apply_event(event: dict) -> bool:
     keeper = getattr(engine(), "keep_log", None)
     for finished in ended:
         if keeper is not None:
-            keeper(run.profile.name, finished.task, finished.pod)
+            keeper(run.profile.name, finished.task, finished.pods)
     return run.revision != revision
 
 

@@ -238,3 +238,21 @@ def test_a_v1_steps_metrics_reach_the_run_through_argo(cluster, owner, profile,
     wait_until(lambda: RunMetric.objects.filter(run=run).count() == 2, what="the metrics")
     assert {(m.name, m.value, m.format) for m in RunMetric.objects.filter(run=run)} == {
         ("accuracy-score", 0.85, "PERCENTAGE"), ("roc-auc", 0.91, "RAW")}
+
+
+def test_every_attempt_of_a_retried_step_keeps_its_log(cluster, owner, profile,
+                                                       kfp1_packages):
+    from pipelines.engines import engine
+
+    run = start(owner, profile, kfp1_packages, "exit_v1", counter="/tmp/c")
+    Controller(cluster, run.pk, fail=lambda name, attempt: name == "flaky" and attempt == 0,
+               ).run()
+    wait_for(run)
+    flaky = tasks_of(run)["flaky"]
+    assert flaky.attempts == 2 and flaky.state == TaskState.SUCCEEDED
+    wait_until(lambda: len(engine()._stored(flaky)) == 2, what="both logs kept")
+    for pod in list(cluster.objects("pods", NAMESPACE)):  # gone from the cluster
+        cluster.delete_object("pods", pod["metadata"]["name"], NAMESPACE)
+    text = engine().read_log(flaky)
+    assert text.index("attempt 1 of 2") < text.index("log of flaky(0)") < text.index(
+        "attempt 2 of 2") < text.index("log of flaky(1)")
