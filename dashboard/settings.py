@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -89,6 +90,27 @@ SESSION_COOKIE_AGE = env.int("KFDASH_SESSION_AGE", default=14 * 24 * 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Every page's Content-Security-Policy (django-csp): scripts only from kfdash itself (no
+# inline script anywhere), no plugins, not framed by anyone. Styles may be inline because
+# plotly.js injects its stylesheet; images may be data:/blob: URLs (chart downloads); the
+# graph layout runs in a worker. Views that need more say so (the compare page's WebGL
+# chart), and a step's HTML output sets a stricter policy of its own.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "frame-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    },
+}
 if KFDASH_HTTPS:
     # TLS normally ends at an ingress/proxy in front of kfdash, which says so here.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -131,6 +153,7 @@ MIDDLEWARE = [
     "dashboard.auth.oidc.RefreshSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -233,6 +256,10 @@ OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", default=True)
 OIDC_STORE_ID_TOKEN = True  # needed as id_token_hint when ending the provider session
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_SECONDS", default=15 * 60)
 OIDC_OP_LOGOUT_URL_METHOD = "dashboard.auth.oidc.provider_logout_url"
+if OIDC_ISSUER:  # logging out posts to kfdash, which sends the browser on to the provider
+    _issuer = urlsplit(OIDC_ISSUER)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(
+        f"{_issuer.scheme}://{_issuer.netloc}")
 OIDC_CALLBACK_CLASS = "dashboard.auth.oidc.CallbackView"
 OIDC_AUTHENTICATE_CLASS = "dashboard.auth.oidc.AuthenticateView"
 LOGIN_REDIRECT_URL_FAILURE = "/login/"

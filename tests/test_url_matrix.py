@@ -268,3 +268,34 @@ def test_it_refuses_strangers_and_anonymous_at_the_notebook_proxy(profile, stran
     anonymous = async_to_sync(get)(None)
     assert anonymous["status"] == 302
     assert dict(anonymous["headers"])[b"location"].startswith(b"/login/?next=")
+
+
+def test_every_page_sends_the_security_headers(sample_kwargs, owner, client, settings):
+    """Every URL, as its owner sees it (any status), carries the site's policy: scripts
+    only from kfdash, no framing by other sites, no referrer leaving it, no sniffing.
+    A step's HTML output and a plain-text log set a stricter sandbox of their own."""
+    client.force_login(owner)
+    urls = [("home", "/"), ("login", "/login/"), ("api-docs", "/api/docs"),
+            *guarded_urls(sample_kwargs)]
+    for name, url in urls:
+        response = client.get(url)
+        policy = response.get("Content-Security-Policy", "")
+        assert policy, (name, url, "no Content-Security-Policy")
+        assert response["Referrer-Policy"] == "same-origin", (name, url)
+        assert response["X-Content-Type-Options"] == "nosniff", (name, url)
+        if policy.startswith("sandbox"):
+            continue
+        directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";"))
+        assert directives["frame-ancestors"] == "'none'", (name, url, policy)
+        assert directives["object-src"] == "'none'", (name, url, policy)
+        assert "'unsafe-inline'" not in directives["script-src"], (name, url, policy)
+        allowed_eval = name == "runs-compare"  # plotly's WebGL chart (see its view)
+        assert ("'unsafe-eval'" in directives["script-src"]) == allowed_eval, (name, url)
+
+
+def test_pages_behind_tls_tell_browsers_to_stay_on_https(client, settings, owner):
+    settings.SECURE_HSTS_SECONDS = 31536000
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    client.force_login(owner)
+    response = client.get("/", secure=True)
+    assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"

@@ -1,12 +1,12 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dashboard.api import views
 from notebooks.api import views as notebook_views
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("v1/whoami", views.WhoAmIView.as_view(), name="api-whoami"),
     path("v1/namespaces", views.NamespaceListView.as_view(), name="api-namespaces"),
     path("v1/namespaces/<str:namespace>", views.NamespaceDetailView.as_view(),

@@ -5,6 +5,7 @@ output" tab and which is a page of its own for browsers without JavaScript."""
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import render
@@ -16,6 +17,9 @@ from pipelines.views.run_detail import namespace_run
 from pipelines.visualizations import run_cards
 
 
+# plotly's parallel-coordinates chart draws with WebGL through regl, which compiles its
+# draw calls with Function(): the one page whose scripts may evaluate code.
+@csp_update({"script-src": ["'unsafe-eval'"]})
 @namespace_view()
 def run_compare(request, profile):
     try:

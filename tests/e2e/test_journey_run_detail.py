@@ -7,6 +7,8 @@ timeline and the state history follow. Then a real run of the local engine in a 
 `make run` starts it (in-memory layer): its step's log streams into the panel as it is
 written, the loop's iterations run, and the log is kept afterwards."""
 
+import time
+
 import pytest
 from kfp import compiler, dsl
 from playwright.sync_api import Page, expect
@@ -49,10 +51,19 @@ def node_classes(page: Page, node_id: str) -> list[str]:
     return page.evaluate("(id) => window.pipelineGraph.getElementById(id).classes()", node_id)
 
 
+def wait_for_js(page: Page, function: str, arg=None, timeout: float = 15.0) -> None:
+    """Until the page's ``function(arg)`` is true. (Playwright's own wait_for_function
+    builds its predicate with eval inside the page, which kfdash's CSP refuses; evaluate
+    runs through the debugger protocol, which it does not govern.)"""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(function, arg):
+        assert time.monotonic() < deadline, f"{function} stayed false for {timeout} s"
+        time.sleep(0.05)
+
+
 def expect_state(page: Page, node_id: str, state: str) -> None:
-    page.wait_for_function(
-        "([id, cls]) => window.pipelineGraph.getElementById(id).hasClass(cls)",
-        arg=[node_id, f"s-{state}"], timeout=15_000)
+    wait_for_js(page, "([id, cls]) => window.pipelineGraph.getElementById(id).hasClass(cls)",
+                [node_id, f"s-{state}"])
 
 
 def node_label(page: Page, node_id: str) -> str:
@@ -69,7 +80,7 @@ def test_it_shows_a_run_changing_live(redis_url, server, create_users, new_page,
     page.goto(f"{server.url}/ns/{NS}/runs/{run_id}/")
     expect(page.locator("[data-pipeline-graph][data-ready='true']")).to_be_attached(
         timeout=30_000)
-    page.wait_for_function("document.body.dataset.revision === '0'")
+    wait_for_js(page, "() => document.body.dataset.revision === '0'")
     # Every node in its state's colour; the skipped condition took publish with it.
     for node, state in [("load-data", "SUCCEEDED"), ("train", "CACHED"),
                         ("evaluate", "RUNNING"), ("condition-1", "SKIPPED"),
@@ -97,8 +108,8 @@ def test_it_shows_a_run_changing_live(redis_url, server, create_users, new_page,
         "8 iterations: 1 pending, 1 running, 1 succeeded, 1 cached, 1 skipped, 1 failed, "
         "1 canceling, 1 canceled")
     panel.get_by_role("button", name="Next iteration").click()
-    page.wait_for_function("window.pipelineGraph.getElementById('for-loop-3')"
-                           ".data('label').includes('iteration 4 of 8')")
+    wait_for_js(page, "() => window.pipelineGraph.getElementById('for-loop-3')"
+                      ".data('label').includes('iteration 4 of 8')")
     expect_state(page, "notify", "CACHED")
     panel.get_by_role("button", name="Follow the run").click()
     expect_state(page, "notify", "FAILED")
