@@ -285,7 +285,8 @@ def test_every_page_sends_the_security_headers(sample_kwargs, owner, client, set
         assert response["X-Content-Type-Options"] == "nosniff", (name, url)
         if policy.startswith("sandbox"):
             continue
-        directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";"))
+        directives = dict(f"{d.strip()} ".split(" ", 1) for d in policy.split(";"))
+        directives = {key: value.strip() for key, value in directives.items()}
         assert directives["frame-ancestors"] == "'none'", (name, url, policy)
         assert directives["object-src"] == "'none'", (name, url, policy)
         assert "'unsafe-inline'" not in directives["script-src"], (name, url, policy)

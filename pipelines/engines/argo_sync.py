@@ -41,7 +41,8 @@ class Finished:
 def record(run: Run, workflow: dict) -> list[Finished]:
     """Bring ``run`` and its tasks in line with ``workflow``; returns the steps that ended
     with this change (their logs are copied afterwards, outside the transaction)."""
-    seen = read_status(run.spec, workflow, bucket=settings.KFDASH_ARTIFACT_S3_BUCKET)
+    spec = run.spec  # parsed once: a run's graph may hold hundreds of tasks
+    seen = read_status(spec, workflow, bucket=settings.KFDASH_ARTIFACT_S3_BUCKET)
     state, error = seen.state, seen.error
     if run.state == RunState.CANCELING and state in (RunState.RUNNING, RunState.PENDING):
         state = RunState.CANCELING  # asked to stop; Argo has not caught up yet
@@ -50,9 +51,9 @@ def record(run: Run, workflow: dict) -> list[Finished]:
         rows = {row.node_id: row for row in
                 RunTask.objects.select_for_update().filter(run=run)}
         changed: list[RunTask] = []
-        tasks = {task.id: task for task in run.spec.tasks}
+        tasks = {task.id: task for task in spec.tasks}
         keys = _annotation(workflow, CACHE_KEYS_ANNOTATION)
-        for node in [*seen.nodes.values(), *_importers(run, workflow, seen)]:
+        for node in [*seen.nodes.values(), *_importers(run, tasks, workflow, seen)]:
             row = rows.get(node.node_id)
             was_finished = row is not None and row.is_finished
             if row is None:
@@ -82,7 +83,7 @@ def record(run: Run, workflow: dict) -> list[Finished]:
     return ended
 
 
-def _importers(run: Run, workflow: dict, seen) -> list[NodeState]:
+def _importers(run: Run, tasks: dict, workflow: dict, seen) -> list[NodeState]:
     """``dsl.importer`` tasks have no node (the compiler hands their URI straight to the
     consumers, listing them in an annotation): they succeed, with their artifact, once the
     Workflow runs and the group around them does."""
@@ -94,7 +95,7 @@ def _importers(run: Run, workflow: dict, seen) -> list[NodeState]:
         return []
     found = []
     for spec_id in listed:
-        task = next((t for t in run.spec.tasks if t.id == spec_id), None)
+        task = tasks.get(spec_id)
         if task is None or not _reached(task, seen):
             continue
         values = {port.name: (port.source.value if port.source.kind == "constant" else

@@ -256,3 +256,15 @@ def test_every_attempt_of_a_retried_step_keeps_its_log(cluster, owner, profile,
     text = engine().read_log(flaky)
     assert text.index("attempt 1 of 2") < text.index("log of flaky(0)") < text.index(
         "attempt 2 of 2") < text.index("log of flaky(1)")
+
+
+def test_an_importer_shows_done_with_its_artifact(cluster, owner, profile, kfp2_package):
+    run = Run.start(profile, owner, name="imports", loaded=load(kfp2_package(
+        "artifacts_pipeline")), parameters={"source": "s3://datasets/iris.csv"})
+    Controller(cluster, run.pk).run()
+    assert wait_for(run).state == RunState.SUCCEEDED, run.error
+    importer = tasks_of(run)["importer"]
+    assert importer.state == TaskState.SUCCEEDED
+    (artifact,) = Artifact.objects.filter(task=importer)
+    assert (artifact.uri, artifact.type, artifact.metadata) == (
+        "s3://datasets/iris.csv", "system.Dataset", {"origin": "host"})
