@@ -58,8 +58,8 @@ class NotebookWatcher(ListWatch):
 
 class StatefulSetWatcher(ListWatch):
     """Without the Notebook CRD a server is a StatefulSet kfdash made (and its pod): each
-    change of either is read as a Notebook would show it (``notebook_view_of_statefulset``)
-    and applied by the same rules."""
+    change of either is read as a Notebook would show it (``statefulset_view``, as the
+    spawner reads it) and applied by the same rules."""
 
     what = "notebook statefulset"
 
@@ -70,15 +70,11 @@ class StatefulSetWatcher(ListWatch):
         return apps.list_stateful_set_for_all_namespaces, (), {"label_selector": SELECTOR}
 
     def apply(self, event: dict) -> None:
-        statefulset = event.get("object") or {}
         if event.get("type") == "DELETED":
             apply_event(event)
             return
-        metadata = statefulset.get("metadata") or {}
-        pod = _read_json("read_namespaced_pod", f"{metadata.get('name')}-0",
-                         metadata.get("namespace"))
-        apply_event({"type": event.get("type"),
-                     "object": manifests.notebook_view_of_statefulset(statefulset, pod)})
+        metadata = (event.get("object") or {}).get("metadata") or {}
+        apply_view(metadata.get("name"), metadata.get("namespace"), event.get("type"))
 
 
 class NotebookPodWatcher(ListWatch):
@@ -94,37 +90,16 @@ class NotebookPodWatcher(ListWatch):
         return core.list_pod_for_all_namespaces, (), {"label_selector": "notebook-name"}
 
     def apply(self, event: dict) -> None:
-        pod = event.get("object") or {}
-        metadata = pod.get("metadata") or {}
-        name = (metadata.get("labels") or {}).get("notebook-name")
-        statefulset = _read_json("read_namespaced_stateful_set", name,
-                                 metadata.get("namespace"))
-        if statefulset is None or not _managed(statefulset):
-            return
-        apply_event({"type": "MODIFIED", "object": manifests.notebook_view_of_statefulset(
-            statefulset, None if event.get("type") == "DELETED" else pod)})
+        metadata = (event.get("object") or {}).get("metadata") or {}
+        apply_view((metadata.get("labels") or {}).get("notebook-name"),
+                   metadata.get("namespace"), "MODIFIED")
 
 
-def _managed(obj: dict) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(key) == value for key, value in manifests.MANAGED_BY.items())
+def apply_view(name: str | None, namespace: str | None, kind: str | None) -> None:
+    """Apply what a StatefulSet kfdash made, and its pod, say now."""
+    from notebooks.spawners.kubernetes import statefulset_view
 
-
-def _read_json(method: str, name: str | None, namespace: str | None) -> dict | None:
-    """An object read as the API sends it (a dict), None when it is not there."""
-    import json
-
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    if not name or not namespace:
-        return None
-    api = client.AppsV1Api if "stateful_set" in method else client.CoreV1Api
-    try:
-        response = getattr(api(kube.api_client()), method)(name, namespace,
-                                                           _preload_content=False)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return json.loads(response.data or b"{}")
+    view = statefulset_view(name, namespace) if name and namespace else None
+    labels = ((view or {}).get("metadata") or {}).get("labels") or {}
+    if view is not None and all(labels.get(k) == v for k, v in manifests.MANAGED_BY.items()):
+        apply_event({"type": kind, "object": view})

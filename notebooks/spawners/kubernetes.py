@@ -42,6 +42,27 @@ def _api_exceptions() -> tuple[type[BaseException], ...]:
     return ApiException, urllib3.exceptions.HTTPError, OSError
 
 
+def statefulset_view(name: str, namespace: str) -> dict | None:
+    """A server made as a StatefulSet (no Notebook CRD), with its pod, seen as a Notebook
+    (``manifests.notebook_view_of_statefulset``); None when there is no StatefulSet."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = kube.api_client()
+    try:
+        statefulset = _json(client.AppsV1Api(api).read_namespaced_stateful_set(
+            name, namespace, _preload_content=False))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    pod = None
+    with contextlib.suppress(ApiException):
+        pod = _json(client.CoreV1Api(api).read_namespaced_pod(
+            f"{name}-0", namespace, _preload_content=False))
+    return manifests.notebook_view_of_statefulset(statefulset, pod)
+
+
 def _json(response) -> dict:
     """The body of a raw response (objects are read as plain dicts, as the API sends
     them, rather than through the client's models, which refuse partial objects)."""
@@ -99,7 +120,7 @@ class KubernetesSpawner(Spawner):
 
     @property
     def pod_name(self) -> str:
-        return f"{self.notebook.name}-0"
+        return f"{self.notebook.name}-0"  # the StatefulSet's one pod (statefulset_view)
 
     @property
     def kind(self) -> str:
@@ -120,23 +141,17 @@ class KubernetesSpawner(Spawner):
         """The Notebook (or the StatefulSet seen as one), None when there is none."""
         from kubernetes.client.exceptions import ApiException
 
-        custom, core, apps = self._apis()
-        name, namespace = self.notebook.name, self.namespace
+        if self.kind != NOTEBOOK:
+            return statefulset_view(self.notebook.name, self.namespace)
+        custom, _, _ = self._apis()
         try:
-            if self.kind == NOTEBOOK:
-                return custom.get_namespaced_custom_object(
-                    manifests.GROUP, manifests.VERSION, namespace, manifests.PLURAL, name)
-            statefulset = _json(apps.read_namespaced_stateful_set(
-                name, namespace, _preload_content=False))
+            return custom.get_namespaced_custom_object(
+                manifests.GROUP, manifests.VERSION, self.namespace, manifests.PLURAL,
+                self.notebook.name)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        pod = None
-        with contextlib.suppress(ApiException):
-            pod = _json(core.read_namespaced_pod(self.pod_name, namespace,
-                                                 _preload_content=False))
-        return manifests.notebook_view_of_statefulset(statefulset, pod)
 
     def manifest(self) -> str:
         """The Notebook (or StatefulSet) as the cluster holds it, as YAML."""

@@ -38,6 +38,7 @@ from pipelines.models import Run, RunTask
 from . import layout, logs
 from .argo_manifests import API_VERSION, RUN_ID_LABEL, make_workflow, validate_workflow
 from .argo_names import MAIN_CONTAINER
+from .argo_templates import argo_text
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def workflow_for(run: Run) -> dict:
     common = {"run_id": str(run.pk), "run_name": run.name, "namespace": run.profile.name,
               "service_account": account}
     if run.format == SpecFormat.ARGO:
-        manifest = make_workflow(run.document, parameters=_as_text(run.parameters), **common)
+        manifest = make_workflow(run.document, parameters={
+            name: argo_text(value) for name, value in run.parameters.items()}, **common)
     else:
         from .argo_cache import decide_for
         from .argo_compile import S3Repository, compile_v2_workflow
@@ -81,14 +83,6 @@ def workflow_for(run: Run) -> dict:
             manifest["metadata"].setdefault("annotations", {}).update(annotations)
     validate_workflow(manifest)
     return manifest
-
-
-def _as_text(parameters: dict) -> dict[str, str]:
-    """v1 parameters as Argo takes them (the run stores them typed: all are text here)."""
-    import json
-
-    return {name: value if isinstance(value, str) else json.dumps(value)
-            for name, value in parameters.items()}
 
 
 class ArgoEngine(Engine):
@@ -255,11 +249,11 @@ class ArgoEngine(Engine):
         finally:
             writer.close(final=attempt == attempts)
 
-    def _stored(self, task: RunTask):
-        namespace = task.run.profile.name
-        folders = [layout.log_folder(namespace, task.run_id, task.node_id, n)
-                   for n in range(1, max(task.attempts, 1) + 1)]
-        return [f for f in folders if logs.ended(f) is not None]
+    def _stored(self, task: RunTask) -> list:
+        """The step's attempt logs kfdash has finished copying."""
+        return [folder for folder in layout.attempt_logs(task.run.profile.name, task.run_id,
+                                                         task.node_id)
+                if logs.ended(folder) is not None]
 
     def read_log(self, task: RunTask, tail_bytes: int | None = None) -> str:
         kept = self._stored(task)

@@ -208,9 +208,11 @@ def _observe(row: RunTask, node: NodeState, tasks: dict) -> None:
 
 def _store_outputs(run: Run, rows: list[RunTask]) -> None:
     """Artifact and RunMetric rows for steps that ended with outputs (once per step)."""
+    stored = set(Artifact.objects.filter(task__in=[row.pk for row in rows])
+                 .values_list("task_id", flat=True)) if rows else set()
     for row in rows:
         entries = row.outputs.get("artifacts") or {}
-        if not entries or Artifact.objects.filter(task=row).exists():
+        if not entries or row.pk in stored:
             continue
         Artifact.objects.bulk_create(artifacts.rows(run, row, entries))
         RunMetric.objects.bulk_create(artifacts.metrics(run, row, entries),

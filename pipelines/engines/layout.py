@@ -58,6 +58,17 @@ def log_folder(namespace: str, run_id, node_id: str, attempt: int) -> Path:
     return attempt_folder(namespace, run_id, node_id, attempt) / "log"
 
 
+def attempt_logs(namespace: str, run_id, node_id: str) -> list[Path]:
+    """The log folders of a step's attempts that exist, in attempt order."""
+    node = node_folder(namespace, run_id, node_id)
+    numbers = []
+    if node.is_dir():
+        for entry in node.iterdir():
+            if entry.name.startswith("attempt-") and entry.name[8:].isdigit():
+                numbers.append(int(entry.name[8:]))
+    return [node / f"attempt-{n}" / "log" for n in sorted(numbers)]
+
+
 def run_artifacts(namespace: str, run_id) -> Path:
     return artifacts_root() / namespace / str(run_id)
 

@@ -301,18 +301,8 @@ class LocalEngine(Engine):
 
     # --- logs ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _attempt_logs(namespace: str, run_id, node_id: str) -> list[Path]:
-        node = layout.node_folder(namespace, run_id, node_id)
-        numbers = []
-        if node.is_dir():
-            for entry in node.iterdir():
-                if entry.name.startswith("attempt-") and entry.name[8:].isdigit():
-                    numbers.append(int(entry.name[8:]))
-        return [node / f"attempt-{n}" / "log" for n in sorted(numbers)]
-
     def read_log(self, task: RunTask, tail_bytes: int | None = None) -> str:
-        folders = self._attempt_logs(task.run.profile.name, task.run_id, task.node_id)
+        folders = layout.attempt_logs(task.run.profile.name, task.run_id, task.node_id)
         return logs.read([f for f in folders if f.is_dir()], tail_bytes)
 
     async def follow_log(self, task: RunTask) -> AsyncIterator[str]:
