@@ -49,20 +49,30 @@ def serve_on(loop: asyncio.AbstractEventLoop) -> None:
 
 def publish(group: str, event: dict[str, Any]) -> None:
     """Send ``event`` to every consumer in ``group`` (type ``live.event``)."""
+    publish_all([(group, event)])
+
+
+def publish_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send each ``(group, event)``, in order, in one hand-off to an event loop: a commit
+    of 500 tasks costs one thread switch (or one ``async_to_sync``), not 500."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not sends:
         return
-    message = {"type": "live.event", "event": event}
+
+    async def send_all() -> None:
+        for group, event in sends:
+            await layer.group_send(group, {"type": "live.event", "event": event})
+
     loop = _serving_loop
     if loop is not None and loop.is_running() and not _in_a_loop():
-        sending = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        sending = asyncio.run_coroutine_threadsafe(send_all(), loop)
         try:
             sending.result(SEND_TIMEOUT)
         except TimeoutError:  # the server is stopping: pages reload what they missed
             sending.cancel()
-            log.warning("a live update to %s was not sent in %s s", group, SEND_TIMEOUT)
+            log.warning("%d live updates were not sent in %s s", len(sends), SEND_TIMEOUT)
     else:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(send_all)()
 
 
 def _in_a_loop() -> bool:

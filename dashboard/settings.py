@@ -400,6 +400,33 @@ KFDASH_LEADER_NAMESPACE = env.str("KFDASH_LEADER_NAMESPACE", default="")
 # The service account a run's pods get when the run names none (Kubeflow's per-namespace
 # account for pipelines).
 KFDASH_ARGO_SERVICE_ACCOUNT = env.str("KFDASH_ARGO_SERVICE_ACCOUNT", default="default-editor")
+# Argo deletes a finished run's Workflow this many seconds after it ends (KFP's
+# TTL_SECONDS_AFTER_WORKFLOW_FINISH, same default: a day), so finished Workflows do not pile
+# up in etcd. kfdash has recorded the run by then; only retry needs the Workflow. 0 keeps
+# Workflows for ever. A package that sets its own ttlStrategy keeps it.
+KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED = int(_positive(
+    "KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED",
+    env.int("KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED", default=24 * 3600), zero_ok=True))
+# Argo's podGC strategy for step pods, so finished pods do not pile up in namespaces ("" keeps
+# them). A package that sets its own podGC keeps it.
+_POD_GC_STRATEGIES = ("OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion",
+                      "OnWorkflowSuccess")
+KFDASH_ARGO_POD_GC_STRATEGY = env.str("KFDASH_ARGO_POD_GC_STRATEGY",
+                                      default="OnPodCompletion").strip()
+if KFDASH_ARGO_POD_GC_STRATEGY not in ("", *_POD_GC_STRATEGIES):
+    raise ImproperlyConfigured(
+        f"KFDASH_ARGO_POD_GC_STRATEGY={KFDASH_ARGO_POD_GC_STRATEGY!r} is not one of Argo's "
+        f"podGC strategies ({', '.join(_POD_GC_STRATEGIES)}), or empty to keep pods.")
+# How long a pod Argo is to delete stays (podGC.deleteDelayDuration, Argo >= 3.5; a Go
+# duration such as "90s", "5m"): the watcher copies a step's log from its pod when it sees
+# the step end, which takes a moment, and longer while the watcher reconnects or a new
+# leader takes over. With no delay, a log could go with its pod before it is kept.
+KFDASH_ARGO_POD_GC_DELAY = env.str("KFDASH_ARGO_POD_GC_DELAY", default="5m").strip()
+if KFDASH_ARGO_POD_GC_DELAY and not re.fullmatch(
+        r"0|((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+", KFDASH_ARGO_POD_GC_DELAY):
+    raise ImproperlyConfigured(
+        f"KFDASH_ARGO_POD_GC_DELAY={KFDASH_ARGO_POD_GC_DELAY!r} is not a duration such as "
+        "'90s', '5m' or '1h30m'.")
 # Where steps' output artifacts go: an S3-compatible store, configured like KFP's MinIO.
 # The secret (in each profile namespace) holds the keys under these two names.
 KFDASH_ARTIFACT_S3_ENDPOINT = env.str("KFDASH_ARTIFACT_S3_ENDPOINT",
@@ -414,6 +441,14 @@ KFDASH_ARTIFACT_S3_ACCESS_KEY_KEY = env.str("KFDASH_ARTIFACT_S3_ACCESS_KEY_KEY",
 KFDASH_ARTIFACT_S3_SECRET_KEY_KEY = env.str("KFDASH_ARTIFACT_S3_SECRET_KEY_KEY",
                                             default="secretkey")
 KFDASH_ARTIFACT_KEY_PREFIX = env.str("KFDASH_ARTIFACT_KEY_PREFIX", default="artifacts")
+# kfdash's own keys to read outputs back (previews, charts, downloads); empty: boto3's usual
+# chain (AWS_* variables, a web identity, an instance role).
+KFDASH_ARTIFACT_S3_ACCESS_KEY = env.str("KFDASH_ARTIFACT_S3_ACCESS_KEY", default="")
+KFDASH_ARTIFACT_S3_SECRET_KEY = env.str("KFDASH_ARTIFACT_S3_SECRET_KEY", default="")
+# The most kfdash copies out of the store (unpacked) to show one artifact; larger ones are
+# still downloadable, streamed from the store.
+KFDASH_ARTIFACT_FETCH_MAX_BYTES = env.int("KFDASH_ARTIFACT_FETCH_MAX_BYTES",
+                                          default=64 * 1024 * 1024)
 # The image whose init container puts the KFP v2 launcher into each step's pod: kfdash's
 # own image (it holds pipelines/engines/kfdash_launcher.py).
 KFDASH_LAUNCHER_IMAGE = env.str("KFDASH_LAUNCHER_IMAGE", default="kfdash:latest")

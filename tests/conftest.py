@@ -104,6 +104,32 @@ def kfdash_server(tmp_path):
         stop_all(server.data_dir)  # notebook servers outlive the dashboard by design
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server, one process for the session (tests.s3)."""
+    from tests.s3 import S3Server
+
+    server = S3Server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def artifact_store(s3_server, settings):
+    """kubernetes mode's artifact store: an empty bucket on the S3 server, and kfdash
+    configured to read it with its own keys."""
+    from tests import s3
+
+    s3_server.reset()
+    s3_server.client().create_bucket(Bucket=s3.BUCKET)
+    settings.KFDASH_PLATFORM = "kubernetes"
+    settings.KFDASH_ARTIFACT_S3_ENDPOINT = s3_server.url
+    settings.KFDASH_ARTIFACT_S3_BUCKET = s3.BUCKET
+    settings.KFDASH_ARTIFACT_S3_ACCESS_KEY = s3.ACCESS_KEY
+    settings.KFDASH_ARTIFACT_S3_SECRET_KEY = s3.SECRET_KEY
+    return s3_server
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _stop_engine(django_db_setup, django_db_blocker):
     """After the last test, before the test database goes: any pipeline engine a test

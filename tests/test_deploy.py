@@ -23,7 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = latest_version()
 TARGETS = ["base", "overlays/local-cluster", "overlays/production"]
-SECRET_KEYS = {"SECRET_KEY", "DATABASE_URL", "CHANNEL_LAYER_URL", "OIDC_CLIENT_SECRET"}
+SECRET_KEYS = {"SECRET_KEY", "DATABASE_URL", "CHANNEL_LAYER_URL", "OIDC_CLIENT_SECRET",
+               "KFDASH_ARTIFACT_S3_ACCESS_KEY", "KFDASH_ARTIFACT_S3_SECRET_KEY"}
+# Keys a deployment may leave out (OIDC only with KFDASH_AUTH=oidc; the store's keys when
+# boto3 finds credentials of its own).
+OPTIONAL_SECRET_KEYS = {"OIDC_CLIENT_SECRET", "KFDASH_ARTIFACT_S3_ACCESS_KEY",
+                        "KFDASH_ARTIFACT_S3_SECRET_KEY"}
 RBAC = "rbac.authorization.k8s.io"
 
 
@@ -139,7 +144,8 @@ def test_it_takes_the_secrets_from_the_secret_and_the_rest_from_the_configmap():
         assert set(refs) == SECRET_KEYS
         assert all(ref["name"] == "kfdash-secrets" and ref["key"] == name
                    for name, ref in refs.items())
-        assert refs["OIDC_CLIENT_SECRET"].get("optional") is True
+        assert {name for name, ref in refs.items() if ref.get("optional")} == \
+            OPTIONAL_SECRET_KEYS
         assert container["envFrom"][0]["configMapRef"]["name"].startswith("kfdash-config-")
 
 

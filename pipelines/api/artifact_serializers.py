@@ -36,8 +36,9 @@ def storage_of(artifact) -> tuple[str, str]:
 def download_link(request, artifact) -> str | None:
     """The API's download of the artifact (``…/artifacts/{id}:download``, which takes the
     same bearer token or session as this call), absolute; None when its file is not in
-    kfdash's store (a remote URI, or a file since removed)."""
-    if artifact.stored_file() is None:
+    kfdash's store nor readable from the artifact store (a remote URI, or a file since
+    removed)."""
+    if not artifact.downloadable:
         return None
     return request.build_absolute_uri(reverse("kfp2-artifact-download", args=[artifact.pk]))
 

@@ -32,8 +32,8 @@ from rest_framework.response import Response
 from pipelines.api import run_serializers as rs
 from pipelines.api import scoping
 from pipelines.api import serializers as s
-from pipelines.api.views import KfpView, PayloadTooLarge, answers, path_id
-from pipelines.engines import EngineError, engine_for
+from pipelines.api.views import KfpView, PayloadTooLarge, StoreUnavailable, answers, path_id
+from pipelines.engines import EngineError, engine_for, remote_artifacts
 from pipelines.models import Artifact, Run, RunTask
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ async def relay(texts: AsyncIterator[str], task: RunTask) -> AsyncIterator[str]:
 
 class ReadArtifact(KfpView):
     @extend_schema(parameters=[path_id("run_id"), NODE_ID, ARTIFACT_NAME],
-                   responses=answers(rs.ReadArtifactSerializer, 413))
+                   responses=answers(rs.ReadArtifactSerializer, 413, 502))
     def get(self, request, run_id, node_id, artifact_name):
         """The artifact as a .tar.gz (base64), as the KFP server returns what Argo archived:
         a file is the archive's one member, named after the output; a folder's files are
@@ -129,13 +129,16 @@ class ReadArtifact(KfpView):
 
 
 def stored_path(artifact: Artifact) -> Path:
-    if not artifact.path:
-        raise Http404(f"The artifact {artifact.name} is not in kfdash's artifact store "
-                      f"({artifact.uri}).")
-    path = artifact.stored_file()
-    if path is None:
-        raise Http404(f"The artifact {artifact.name}'s file is no longer stored.")
-    return path
+    """The artifact's file or folder on this host (copied from the artifact store for a run
+    on Argo)."""
+    try:
+        return remote_artifacts.local_copy(artifact)
+    except remote_artifacts.RemoteArtifactError as exc:
+        if exc.status == 404:
+            raise Http404(str(exc)) from None
+        if exc.status == 413:
+            raise PayloadTooLarge(str(exc)) from None
+        raise StoreUnavailable(str(exc)) from None
 
 
 def archive(path: Path, name: str) -> bytes:

@@ -59,6 +59,13 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class StoreUnavailable(exceptions.APIException):
+    """The artifact store failed to give what kfdash asked it for."""
+
+    status_code = 502
+    default_code = "unavailable"
+
+
 class InvalidArgument(exceptions.APIException):
     status_code = 400
     default_code = "invalid_argument"

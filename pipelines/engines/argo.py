@@ -11,7 +11,9 @@
   Argo has ended the Workflow, then CANCELED.
 - ``retry``: Argo's retry: failed and omitted step nodes (and their pods) are removed,
   the groups around them reset to Running, the Workflow back to Running; Argo runs the
-  removed steps again and keeps what succeeded.
+  removed steps again and keeps what succeeded. It needs the Workflow, which Argo deletes
+  ``KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED`` after the run finished (``Cleanup``); the run
+  is left as it ended, and the user told to clone it.
 - Logs: a running step's come from its pod (``read_namespaced_pod_log``, followed live);
   when a step ends, the watcher copies its pod's log into kfdash's log store, so logs
   outlive the pod.
@@ -25,10 +27,12 @@ import logging
 import shutil
 import threading
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from dashboard import kube
 from pipelines.choices import FINISHED, RunState, SpecFormat, TaskState
@@ -36,7 +40,14 @@ from pipelines.engines.base import Engine, EngineError
 from pipelines.models import Run, RunTask
 
 from . import layout, logs
-from .argo_manifests import API_VERSION, RUN_ID_LABEL, make_workflow, validate_workflow
+from .argo_compile import S3Repository
+from .argo_manifests import (
+    API_VERSION,
+    RUN_ID_LABEL,
+    Cleanup,
+    make_workflow,
+    validate_workflow,
+)
 from .argo_names import MAIN_CONTAINER
 from .argo_templates import argo_text
 
@@ -48,33 +59,38 @@ PLURAL = "workflows"
 BOUNDARIES = ("DAG", "Steps", "StepGroup", "TaskGroup")
 RETRY_CONFLICTS = 5  # a retry rewrites the status; the controller may write in between
 FOLLOW_RETRY_SECONDS = 1.0  # a followed step whose container has not started: ask again
+# kfdash records a run's end when the watcher sees it, a little after Argo's finishedAt,
+# from which Argo counts the TTL.
+TTL_SLACK = timedelta(minutes=1)
 
 
 def workflow_for(run: Run) -> dict:
     """The Workflow to submit for ``run``; ValueError when it cannot be made."""
     account = run.service_account or settings.KFDASH_ARGO_SERVICE_ACCOUNT
+    cleanup = Cleanup(ttl_seconds=settings.KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED,
+                      pod_gc=settings.KFDASH_ARGO_POD_GC_STRATEGY,
+                      pod_gc_delay=settings.KFDASH_ARGO_POD_GC_DELAY)
+    repository = S3Repository(
+        endpoint=settings.KFDASH_ARTIFACT_S3_ENDPOINT,
+        bucket=settings.KFDASH_ARTIFACT_S3_BUCKET,
+        insecure=settings.KFDASH_ARTIFACT_S3_INSECURE,
+        access_key_secret=(settings.KFDASH_ARTIFACT_S3_SECRET,
+                           settings.KFDASH_ARTIFACT_S3_ACCESS_KEY_KEY),
+        secret_key_secret=(settings.KFDASH_ARTIFACT_S3_SECRET,
+                           settings.KFDASH_ARTIFACT_S3_SECRET_KEY_KEY),
+        region=settings.KFDASH_ARTIFACT_S3_REGION,
+        key_prefix=settings.KFDASH_ARTIFACT_KEY_PREFIX)
     common = {"run_id": str(run.pk), "run_name": run.name, "namespace": run.profile.name,
-              "service_account": account}
+              "service_account": account, "cleanup": cleanup, "repository": repository}
     if run.format == SpecFormat.ARGO:
         manifest = make_workflow(run.document, parameters={
             name: argo_text(value) for name, value in run.parameters.items()}, **common)
     else:
         from .argo_cache import decide_for
-        from .argo_compile import S3Repository, compile_v2_workflow
+        from .argo_compile import compile_v2_workflow
 
-        repository = S3Repository(
-            endpoint=settings.KFDASH_ARTIFACT_S3_ENDPOINT,
-            bucket=settings.KFDASH_ARTIFACT_S3_BUCKET,
-            insecure=settings.KFDASH_ARTIFACT_S3_INSECURE,
-            access_key_secret=(settings.KFDASH_ARTIFACT_S3_SECRET,
-                               settings.KFDASH_ARTIFACT_S3_ACCESS_KEY_KEY),
-            secret_key_secret=(settings.KFDASH_ARTIFACT_S3_SECRET,
-                               settings.KFDASH_ARTIFACT_S3_SECRET_KEY_KEY),
-            region=settings.KFDASH_ARTIFACT_S3_REGION,
-            key_prefix=settings.KFDASH_ARTIFACT_KEY_PREFIX)
         cache = decide_for(run)  # what is served from the cache, the keys known now
         manifest = compile_v2_workflow(run.spec, run.document, parameters=run.parameters,
-                                       repository=repository,
                                        launcher_image=settings.KFDASH_LAUNCHER_IMAGE,
                                        cached=cache.outputs,
                                        platform_spec=run.platform_spec, **common)
@@ -143,8 +159,7 @@ class ArgoEngine(Engine):
         namespace = run.profile.name
         workflow = self._call(self.find_workflow, run, doing="retry the run")
         if workflow is None:
-            raise EngineError(f"The Workflow of the run {run.name} is gone from the "
-                              "cluster: start a new run instead.")
+            raise EngineError(gone_message(run))
         ended_as, error = run.state, run.error
         again = list(RunTask.objects.filter(run=run).exclude(
             state__in=(TaskState.SUCCEEDED, TaskState.CACHED, TaskState.SKIPPED)))
@@ -163,15 +178,15 @@ class ArgoEngine(Engine):
             for pod in pods:  # Argo remakes the retried steps' pods under the same names
                 self._call(self._core().delete_namespaced_pod, pod, namespace,
                            doing="remove a failed step's pod", absent=(404,))
-            # 409: the controller wrote in between; read it again.
+            # 409: the controller wrote in between; 404: deleted meanwhile. Read it again.
             if self._call(lambda w=workflow, r=retried: self._custom()
                           .replace_namespaced_custom_object(
                               GROUP, VERSION, namespace, PLURAL, w["metadata"]["name"], r),
-                          doing="retry the run", absent=(409,)) is not None:
+                          doing="retry the run", absent=(404, 409)) is not None:
                 return
             workflow = self._call(self.find_workflow, run, doing="retry the run")
             if workflow is None:
-                raise EngineError("The run's Workflow is gone from the cluster.")
+                raise EngineError(gone_message(run))
         raise EngineError("The run's Workflow kept changing; try again.")
 
     def forget(self, run: Run) -> None:
@@ -185,6 +200,8 @@ class ArgoEngine(Engine):
         except EngineError as exc:  # the run goes; its Workflow is left to whoever can
             log.warning("run %s: %s", run.pk, exc)
         shutil.rmtree(layout.run_folder(namespace, run.pk), ignore_errors=True)
+        # copies of outputs read back from the artifact store (remote_artifacts)
+        shutil.rmtree(layout.run_artifacts(namespace, run.pk), ignore_errors=True)
 
     def resume(self) -> None:
         """Nothing to pick up: the cluster runs the Workflows; the watcher's first list
@@ -339,6 +356,30 @@ class ArgoEngine(Engine):
             kept = await sync_to_async(self._stored)(task)
             if kept:
                 yield await sync_to_async(logs.read)(kept)
+
+
+def gone_message(run: Run) -> str:
+    """Why a run whose Workflow is no longer on the cluster cannot be retried: most often
+    Argo deleted it (``ttlStrategy``) once the run had been over long enough."""
+    ttl = settings.KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED
+    ago = timezone.now() - run.finished_at if run.finished_at else None
+    if ttl and ago is not None and ago + TTL_SLACK >= timedelta(seconds=ttl):
+        why = (f"its Workflow was removed from the cluster, as Argo does {_about(ttl)} after "
+               f"a run ends (KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED={ttl}), and it ended "
+               f"{_about(ago.total_seconds())} ago")
+    else:
+        why = "its Workflow is no longer on the cluster (it was deleted)"
+    return f"The run {run.name} cannot be retried: {why}. Clone the run to start it again."
+
+
+def _about(seconds: float) -> str:
+    """A span in its largest whole unit: '1 day', '3 hours', '45 seconds'."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    count = max(int(seconds), 0)
+    return f"{count} second{'s' if count != 1 else ''}"
 
 
 def retry_workflow(workflow: dict) -> tuple[dict, list[str]]:

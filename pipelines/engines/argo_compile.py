@@ -62,7 +62,7 @@ from pipelines.specs.model import Group, PipelineSpec, Port, Source, Task
 
 from . import argo_compile_ports as ports
 from . import argo_platform
-from .argo_manifests import API_VERSION, KIND, fill_run_metadata
+from .argo_manifests import API_VERSION, KEEP_EVERYTHING, KIND, Cleanup, fill_run_metadata
 from .argo_names import (
     EXECUTOR_OUTPUT,
     NOT_PORT_NAME,
@@ -121,13 +121,16 @@ def compile_v2_workflow(spec: PipelineSpec, ir_document: dict, *, run_id: str, r
                         repository: S3Repository, launcher_image: str,
                         labels: dict | None = None,
                         cached: dict[str, dict] | None = None,
-                        platform_spec: dict | None = None) -> dict:
+                        platform_spec: dict | None = None,
+                        cleanup: Cleanup = KEEP_EVERYTHING) -> dict:
     """The Workflow to submit for a run of the KFP v2 pipeline ``spec`` (see the module
     docstring). ``parameters`` are the run's typed values (name → JSON value); defaults fill
     the rest. ``cached``: the tasks served from the cache, spec id → the serving execution's
     outputs (``{"parameters": {name: value}, "artifacts": {name: [{"uri", "metadata"…}]}}``).
     ``platform_spec``: the package's kfp-kubernetes settings, applied to each step's template
-    (``argo_platform.py``). ValueError for anything Argo cannot run as the pipeline means it."""
+    (``argo_platform.py``). ``cleanup``: when Argo deletes the Workflow and its pods
+    (``argo_manifests.Cleanup``). ValueError for anything Argo cannot run as the pipeline
+    means it."""
     if spec.format != SpecFormat.KFP_V2:
         raise ValueError(f"compile_v2_workflow takes a KFP v2 pipeline, not {spec.format}")
     compiler = _Compiler(spec, ir_document, parameters, repository, launcher_image,
@@ -142,7 +145,7 @@ def compile_v2_workflow(spec: PipelineSpec, ir_document: dict, *, run_id: str, r
         workflow["metadata"]["annotations"] = {
             IMPORTERS_ANNOTATION: json.dumps(sorted(compiler.importers))}
     fill_run_metadata(workflow, run_id=run_id, run_name=run_name, namespace=namespace,
-                      service_account=service_account, labels=labels)
+                      service_account=service_account, labels=labels, cleanup=cleanup)
     return workflow
 
 

@@ -2,10 +2,11 @@
 
 A KFP v1 package already is an Argo Workflow (what kfp 1.8's compiler writes), so a run's
 manifest is that document with the run filled in: its parameters, a concrete name, its
-namespace, kfdash's labels and annotation, the service account. Nothing here talks to a
-cluster; the Argo engine submits what ``make_workflow`` returns, after
-``validate_workflow`` (hera's Argo models, plus a strict check for unknown keys, which
-hera's models silently ignore and a cluster would silently drop).
+namespace, kfdash's labels and annotation, the service account, and when Argo is to delete
+the finished Workflow and its pods (``Cleanup``). Nothing here talks to a cluster; the
+Argo engine submits what ``make_workflow`` returns, after ``validate_workflow`` (hera's
+Argo models, plus a strict check for unknown keys, which hera's models silently ignore
+and a cluster would silently drop).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import copy
 import re
 import types
-from typing import Annotated, Any, Union, get_args, get_origin
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
+
+if TYPE_CHECKING:
+    from .argo_compile import S3Repository
 
 API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Workflow"
@@ -27,12 +32,31 @@ NAME_LIMIT = 63
 SUFFIX_LENGTH = 10  # of the run id's characters: 40 bits of a UUID4, unique enough per stem
 NOT_NAME = re.compile(r"[^a-z0-9-]+")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+# Where an Argo artifact can say it is kept (Argo's ArtifactLocation).
+LOCATIONS = ("s3", "gcs", "http", "git", "artifactory", "hdfs", "oss", "raw", "azure")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """What Argo deletes once a run is over, for a package that does not say so itself:
+    the Workflow ``ttl_seconds`` after it finishes (``spec.ttlStrategy``; 0 keeps it), and
+    step pods by the ``podGC`` strategy ``pod_gc`` ("" keeps them), each ``pod_gc_delay``
+    (a Go duration, "" for none) after it qualifies. The default keeps everything; the
+    Argo engine passes the ``KFDASH_ARGO_*`` settings, which are checked at start-up."""
+
+    ttl_seconds: int = 0
+    pod_gc: str = ""
+    pod_gc_delay: str = ""
+
+
+KEEP_EVERYTHING = Cleanup()
 
 
 def make_workflow(run_document: dict, *, run_id: str, run_name: str, namespace: str,
                   parameters: dict[str, str], service_account: str = "default-editor",
-                  labels: dict | None = None) -> dict:
+                  labels: dict | None = None, cleanup: Cleanup = KEEP_EVERYTHING,
+                  repository: S3Repository | None = None) -> dict:
     """The Workflow to submit for a run of a KFP v1 package (``run_document``, left as is).
 
     ``parameters`` replace the values of ``spec.arguments.parameters`` (text, as Argo takes
@@ -56,10 +80,27 @@ def make_workflow(run_document: dict, *, run_id: str, run_name: str, namespace: 
         raise ValueError("The run's document is not an Argo Workflow (kind: Workflow)")
     workflow = copy.deepcopy(run_document)
     fill_run_metadata(workflow, run_id=run_id, run_name=run_name, namespace=namespace,
-                      service_account=service_account, labels=labels)
+                      service_account=service_account, labels=labels, cleanup=cleanup)
     _fill_parameters(workflow["spec"], parameters)
     _capture_small_outputs(workflow["spec"])
+    if repository is not None:
+        _place_outputs(workflow["spec"], repository)
     return workflow
+
+
+def _place_outputs(spec: dict, repository: S3Repository) -> None:
+    """Output artifacts that name no place of their own go to kfdash's artifact repository
+    under the run's namespace (``<prefix>/<namespace>/<workflow>/<pod>/<name>.tgz``, as a v2
+    run's do), where kfdash may read them back; the cluster's default repository has keys
+    kfdash could not tell apart by namespace. One that names its place keeps it."""
+    for template in spec.get("templates") or []:
+        for artifact in (template.get("outputs") or {}).get("artifacts") or []:
+            if not artifact.get("path") or any(key in artifact for key in LOCATIONS):
+                continue
+            archived = "none" not in (artifact.get("archive") or {})
+            artifact["s3"] = repository.s3(repository.run_key(
+                "{{workflow.namespace}}", "{{workflow.name}}", "{{pod.name}}",
+                f"{artifact['name']}{'.tgz' if archived else ''}"))
 
 
 def _capture_small_outputs(spec: dict) -> None:
@@ -80,11 +121,13 @@ def _capture_small_outputs(spec: dict) -> None:
 
 
 def fill_run_metadata(workflow: dict, *, run_id: str, run_name: str, namespace: str,
-                      service_account: str, labels: dict | None = None) -> None:
+                      service_account: str, labels: dict | None = None,
+                      cleanup: Cleanup = KEEP_EVERYTHING) -> None:
     """Make ``workflow`` (changed in place) the run's: its name from its ``generateName`` or
     ``name`` and the run id, the namespace, kfdash's labels and annotation on top of its own,
-    and the service account. Every Workflow kfdash submits, whatever it was compiled from,
-    goes through here, so the watcher finds them all the same way."""
+    the service account, and ``cleanup`` where the package has none. Every Workflow kfdash
+    submits, whatever it was compiled from, goes through here, so the watcher finds them all
+    the same way and the cluster is cleaned up after all of them alike."""
     metadata = workflow.setdefault("metadata", {})
     spec = workflow.setdefault("spec", {})
     metadata["name"] = workflow_name(metadata, run_id)
@@ -96,6 +139,19 @@ def fill_run_metadata(workflow: dict, *, run_id: str, run_name: str, namespace: 
     metadata["annotations"] = {**(metadata.get("annotations") or {}),
                                RUN_NAME_ANNOTATION: run_name}
     spec["serviceAccountName"] = service_account
+    _fill_cleanup(spec, cleanup)
+
+
+def _fill_cleanup(spec: dict, cleanup: Cleanup) -> None:
+    """kfdash's ``ttlStrategy`` and ``podGC``, each only where the package sets none: one a
+    kfp 1.8 pipeline asked for (``set_ttl_seconds_after_finished``) or a hand-written
+    Workflow carries is its author's choice, kept as it is."""
+    if cleanup.ttl_seconds > 0 and spec.get("ttlStrategy") is None:
+        spec["ttlStrategy"] = {"secondsAfterCompletion": cleanup.ttl_seconds}
+    if cleanup.pod_gc and spec.get("podGC") is None:
+        spec["podGC"] = {"strategy": cleanup.pod_gc}
+        if cleanup.pod_gc_delay:
+            spec["podGC"]["deleteDelayDuration"] = cleanup.pod_gc_delay
 
 
 def workflow_name(metadata: dict, run_id: str) -> str:

@@ -16,6 +16,9 @@ import json
 import math
 import os
 import shutil
+import tarfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,9 @@ from . import layout
 
 V1_METRICS = "mlpipeline-metrics"
 METRIC_FORMATS = ("RAW", "PERCENTAGE")
+CHUNK = 256 * 1024  # read at a time when packing a folder
+KiB = 1024
+MiB = 1024 * KiB
 
 
 def size_of(path: Path) -> int | None:
@@ -37,6 +43,15 @@ def size_of(path: Path) -> int | None:
     except OSError:
         return None
     return None
+
+
+def size_text(size: int) -> str:
+    """"2.5 MiB", "3.0 KiB", "12 bytes"."""
+    if size >= MiB:
+        return f"{size / MiB:.1f} MiB"
+    if size >= KiB:
+        return f"{size / KiB:.1f} KiB"
+    return f"{size} bytes"
 
 
 def store_relative(path: Path) -> str:
@@ -137,3 +152,32 @@ def _v1_metrics(text: str) -> list[tuple[str, float, str]]:
             found.append((item["name"][:255], float(value),
                           form if form in METRIC_FORMATS else "RAW"))
     return found
+
+
+def tar_gz(folder: Path) -> Iterator[bytes]:
+    """A gzipped tar of ``folder``, produced as it is sent: headers and file contents chunk
+    by chunk, so a large model folder never sits in memory. Links are left out (they could
+    point outside the store)."""
+    gzip = zlib.compressobj(wbits=31)
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            continue
+        info = tarfile.TarInfo(path.relative_to(folder).as_posix())
+        stat = path.stat()
+        info.mtime = int(stat.st_mtime)
+        info.mode = 0o755 if path.is_dir() else 0o644
+        if path.is_dir():
+            info.type = tarfile.DIRTYPE
+            yield gzip.compress(info.tobuf(format=tarfile.PAX_FORMAT))
+            continue
+        info.size = stat.st_size
+        yield gzip.compress(info.tobuf(format=tarfile.PAX_FORMAT))
+        written = 0
+        with path.open("rb") as handle:
+            while written < info.size and (chunk := handle.read(min(CHUNK, info.size - written))):
+                written += len(chunk)
+                yield gzip.compress(chunk)
+        # A file that shrank while being sent is padded to the size its header announced.
+        padding = (info.size - written) + (-info.size % tarfile.BLOCKSIZE)
+        yield gzip.compress(b"\0" * padding)
+    yield gzip.compress(b"\0" * tarfile.BLOCKSIZE * 2) + gzip.flush()

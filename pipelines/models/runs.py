@@ -238,9 +238,9 @@ class Run(models.Model):
         namespace = self.profile.name
 
         def send() -> None:
-            for event in events:
-                live.publish(run_group(self.pk), event)
-            live.publish(runs_group(namespace), run_event)
+            group = run_group(self.pk)
+            live.publish_all([*((group, event) for event in events),
+                              (runs_group(namespace), run_event)])
 
         transaction.on_commit(send)
 
@@ -386,6 +386,14 @@ class Artifact(models.Model):
         if not path.is_relative_to(root) or path == root or not path.exists():
             return None
         return path
+
+    @property
+    def downloadable(self) -> bool:
+        """Whether kfdash can hand out the content: from its store, or (a run on Argo) from
+        the artifact store, which is not asked here."""
+        from pipelines.engines import remote_artifacts
+
+        return self.stored_file() is not None or remote_artifacts.remote_key(self) is not None
 
 
 class RunMetric(models.Model):

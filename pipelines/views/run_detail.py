@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import tarfile
-import zlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -32,7 +28,7 @@ from django.views.decorators.http import require_POST
 from dashboard.choices import Role
 from dashboard.decorators import namespace_view
 from pipelines.choices import RunState, TaskKind, TaskState
-from pipelines.engines import EngineError, engine_for
+from pipelines.engines import EngineError, artifacts, engine_for, remote_artifacts
 from pipelines.models import Artifact, Run, RunTask
 from pipelines.views import query_uuid
 from pipelines.views.graph import graph_data
@@ -44,7 +40,6 @@ TASK_LIST_FIELDS = ("id", "run_id", "node_id", "spec_id", "kind", "parent_id", "
                     "display_name", "state", "error", "attempts", "exit_code", "revision",
                     "created_at", "started_at", "finished_at")
 LOG_TAIL_BYTES = 256 * 1024  # what a page shows of a log without JavaScript
-CHUNK = 256 * 1024
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 NODE_PLACEHOLDER = "__node__"
 
@@ -139,6 +134,10 @@ def _step(run: Run, task: RunTask, spec, graph: dict, with_log: bool) -> dict[st
     artifacts = list(task.artifacts.all())
     run_artifacts = {a.uri: a for a in Artifact.objects.filter(run=run)} if task.inputs.get(
         "artifacts") else {}
+    for artifact in (*artifacts, *run_artifacts.values()):
+        artifact.run = run  # loaded, with its namespace: whether each is downloadable asks
+    for artifact in artifacts:
+        artifact.task = task
     step = {
         "task": task, "run": run, "spec": spec_task,
         "state_label": TaskState(task.state).label if task.state in TaskState.values
@@ -279,18 +278,29 @@ def artifact_download(request, profile, run_id, artifact_id):
 
 
 def file_download(artifact: Artifact):
-    """The artifact's stored file as an attachment (a folder as a .tar.gz made as it is
-    sent), for the run page and the API alike; 404 when it is not in the store."""
-    path = artifact.stored_file()
-    if path is None:
-        raise Http404("This artifact's file is not in kfdash's artifact store.")
+    """The artifact as an attachment (a folder as a .tar.gz made as it is sent), for the run
+    page and the API alike: from kfdash's store, or streamed from the artifact store for a
+    run on Argo; 404 when it is in neither."""
     name = _filename(artifact.name)
-    if path.is_dir():
-        response = StreamingHttpResponse(_tar_gz(path), content_type="application/octet-stream")
+    path = artifact.stored_file() or remote_artifacts.cached_copy(artifact)
+    if path is not None and path.is_dir():
+        response = StreamingHttpResponse(artifacts.tar_gz(path),
+                                         content_type="application/octet-stream")
         response["Content-Disposition"] = content_disposition_header(True, f"{name}.tar.gz")
-    else:
+    elif path is not None:
         response = FileResponse(path.open("rb"), as_attachment=True, filename=name,
                                 content_type="application/octet-stream")
+    else:
+        try:
+            remote = remote_artifacts.download(artifact)
+        except remote_artifacts.RemoteArtifactError as exc:
+            if exc.status == 404:
+                raise Http404(str(exc)) from None
+            return HttpResponse(str(exc), status=exc.status,
+                                content_type="text/plain; charset=utf-8")
+        response = StreamingHttpResponse(remote.chunks, content_type="application/octet-stream")
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"{name}.tar.gz" if remote.folder else name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"
     return response
@@ -298,35 +308,6 @@ def file_download(artifact: Artifact):
 
 def _filename(name: str) -> str:
     return re.sub(r"[^\w.\-]+", "-", name).strip(".-") or "download"
-
-
-def _tar_gz(folder: Path) -> Iterator[bytes]:
-    """A gzipped tar of ``folder``, produced as it is sent: headers and file contents chunk
-    by chunk, so a large model folder never sits in memory. Links are left out (they could
-    point outside the store)."""
-    gzip = zlib.compressobj(wbits=31)
-    for path in sorted(folder.rglob("*")):
-        if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            continue
-        info = tarfile.TarInfo(path.relative_to(folder).as_posix())
-        stat = path.stat()
-        info.mtime = int(stat.st_mtime)
-        info.mode = 0o755 if path.is_dir() else 0o644
-        if path.is_dir():
-            info.type = tarfile.DIRTYPE
-            yield gzip.compress(info.tobuf(format=tarfile.PAX_FORMAT))
-            continue
-        info.size = stat.st_size
-        yield gzip.compress(info.tobuf(format=tarfile.PAX_FORMAT))
-        written = 0
-        with path.open("rb") as handle:
-            while written < info.size and (chunk := handle.read(min(CHUNK, info.size - written))):
-                written += len(chunk)
-                yield gzip.compress(chunk)
-        # A file that shrank while being sent is padded to the size its header announced.
-        padding = (info.size - written) + (-info.size % tarfile.BLOCKSIZE)
-        yield gzip.compress(b"\0" * padding)
-    yield gzip.compress(b"\0" * tarfile.BLOCKSIZE * 2) + gzip.flush()
 
 
 # --- actions ----------------------------------------------------------------------------

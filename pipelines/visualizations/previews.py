@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipelines.engines.artifacts import KiB
+
 from .base import OutputError
-from .sources import KiB
 
 PREVIEW_BYTES = 64 * KiB
 DATASET_ROWS = 20  # CSV rows after the header

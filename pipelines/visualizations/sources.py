@@ -18,24 +18,15 @@ from typing import Any
 
 from django.urls import reverse
 
-from pipelines.engines import layout
+from pipelines.engines import layout, remote_artifacts
+from pipelines.engines.artifacts import MiB, size_text
 from pipelines.models import Artifact
 
 from .base import OutputError
 
-KiB = 1024
-MiB = 1024 * KiB
 METADATA_LIMIT = 10 * MiB  # an mlpipeline-ui-metadata or mlpipeline-metrics file
 SOURCE_LIMIT = 20 * MiB  # a CSV, markdown or HTML source
 ATTEMPT = re.compile(r"attempt-\d+")
-
-
-def size_text(size: int) -> str:
-    if size >= MiB:
-        return f"{size / MiB:.1f} MiB"
-    if size >= KiB:
-        return f"{size / KiB:.1f} KiB"
-    return f"{size} bytes"
 
 
 def checked_size(path: Path, limit: int, what: str) -> int:
@@ -71,12 +62,12 @@ def read_json(path: Path, limit: int, what: str) -> Any:
 
 
 def artifact_file(artifact: Artifact) -> Path:
-    """The artifact's file or folder in the store."""
-    path = artifact.stored_file()
-    if path is None:
-        raise OutputError("This artifact's file is not in kfdash's artifact store"
-                          f"{f' ({short(artifact.uri)})' if artifact.uri else ''}.")
-    return path
+    """The artifact's file or folder: in the store, or copied from the artifact store of a
+    run on Argo."""
+    try:
+        return remote_artifacts.local_copy(artifact)
+    except remote_artifacts.RemoteArtifactError as exc:
+        raise OutputError(str(exc)) from None
 
 
 def single_file(artifact: Artifact, what: str) -> Path:

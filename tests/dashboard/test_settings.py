@@ -41,6 +41,12 @@ def test_it_refuses_bad_values_at_start(tmp_path):
     for env, word in [({"KFDASH_PLATFORM": "mesos"}, "KFDASH_PLATFORM"),
                       ({"KFDASH_AUTH": "ldap"}, "KFDASH_AUTH"),
                       ({"KFDASH_AUTH": "oidc"}, "OIDC_ISSUER"),
-                      ({"KFDASH_EXTERNAL_LINKS": "[1]"}, "KFDASH_EXTERNAL_LINKS")]:
+                      ({"KFDASH_EXTERNAL_LINKS": "[1]"}, "KFDASH_EXTERNAL_LINKS"),
+                      # Argo's names are case-sensitive; a Go duration needs its unit.
+                      ({"KFDASH_ARGO_POD_GC_STRATEGY": "onpodcompletion"},
+                       "OnPodCompletion, OnPodSuccess, OnWorkflowCompletion, OnWorkflowSuccess"),
+                      ({"KFDASH_ARGO_POD_GC_DELAY": "300"}, "KFDASH_ARGO_POD_GC_DELAY"),
+                      ({"KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED": "-1"},
+                       "KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED")]:
         result = manage(tmp_path, "check", **env)
         assert result.returncode != 0 and word in result.stderr, env

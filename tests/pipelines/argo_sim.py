@@ -42,6 +42,7 @@ class ArgoSim:
         parameters; ``fail(task display name, attempt)`` says whether that attempt fails."""
         self.workflow = copy.deepcopy(workflow)
         self.name = workflow["metadata"]["name"]
+        self.namespace = workflow["metadata"].get("namespace", "")
         spec = self.workflow["spec"]
         self.templates = {t["name"]: t for t in spec["templates"]}
         self.parameters = {p["name"]: str(p.get("value", ""))
@@ -279,7 +280,8 @@ class ArgoSim:
                 for p in declared.get("parameters") or []],
             "artifacts": [{"name": a["name"], "s3": {"key": (a.get("s3") or {}).get(
                 "key", f"{self.name}/{pod}/{a['name']}.tgz").replace("{{pod.name}}", pod)
-                .replace("{{workflow.name}}", self.name)}}
+                .replace("{{workflow.name}}", self.name)
+                .replace("{{workflow.namespace}}", self.namespace)}}
                 for a in declared.get("artifacts") or []],
         }
         self._end(node, "Succeeded")

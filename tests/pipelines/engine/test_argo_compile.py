@@ -20,7 +20,7 @@ from pipelines.engines.argo_compile import (
     S3Repository,
     compile_v2_workflow,
 )
-from pipelines.engines.argo_manifests import validate_workflow
+from pipelines.engines.argo_manifests import Cleanup, validate_workflow
 from pipelines.specs import load
 from tests.pipelines.argo_sim import ArgoSim
 
@@ -291,6 +291,21 @@ def test_it_compiles_a_small_pipeline_to_exactly_this_workflow(package):
             "serviceAccountName": "default-editor",
         },
     }
+
+
+def test_argo_is_told_to_delete_the_finished_workflow_and_its_pods(package):
+    """The same cleanup as a v1 package gets (fill_run_metadata), nothing else changed."""
+    loaded = load(package(small))
+    kept = compile_spec(loaded.spec, loaded.document)
+    workflow = compile_v2_workflow(
+        loaded.spec, loaded.document, run_id=RUN_ID, run_name="Nightly run",
+        namespace="team-a", parameters={}, service_account="default-editor",
+        repository=REPOSITORY, launcher_image="kfdash:test", labels={"team": "a"},
+        cleanup=Cleanup(ttl_seconds=3600, pod_gc="OnWorkflowCompletion", pod_gc_delay="90s"))
+    validate_workflow(workflow)
+    assert workflow == {**kept, "spec": {
+        **kept["spec"], "ttlStrategy": {"secondsAfterCompletion": 3600},
+        "podGC": {"strategy": "OnWorkflowCompletion", "deleteDelayDuration": "90s"}}}
 
 
 def test_it_runs_a_lightweight_component_through_the_launcher(kfp2_package):

@@ -2,18 +2,21 @@
 ``ArgoSim`` playing Argo's controller: a run is submitted as a validated Workflow, the
 watcher records each status change the controller makes (node by node) into the run,
 and terminate, retry, logs (live and after the pod is gone), watch disconnects and 410
-relists behave as they must. Runs are real kfp 1.8 packages."""
+relists behave as they must, also once Argo has deleted a finished run's Workflow (its
+ttlStrategy). Runs are real kfp 1.8 packages (and kfp 2 ones where said)."""
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from pipelines.choices import RunState, TaskState
-from pipelines.engines import argo_watch
+from pipelines.engines import EngineError, argo_watch
 from pipelines.models import Artifact, Run
 from pipelines.specs import load
 from tests.pipelines.argo_sim import WORKFLOWS, Controller, wait_for_workflow
@@ -42,7 +45,7 @@ def start(owner, profile, packages: Path, name: str, **parameters) -> Run:
 
 def running(cluster, owner, profile, packages: Path) -> tuple[Run, Controller]:
     """A control_v1 run whose first steps Argo has run, and the watcher has seen."""
-    run = start(owner, profile, packages, "control_v1", limit="10")
+    run = retrying(lambda: start(owner, profile, packages, "control_v1", limit="10"))
     controller = Controller(cluster, run.pk, outputs=kfp1_outputs)
     controller.run(steps=3)
     wait_until(lambda: Run.objects.get(pk=run.pk).state == RunState.RUNNING,
@@ -268,3 +271,88 @@ def test_an_importer_shows_done_with_its_artifact(cluster, owner, profile, kfp2_
     (artifact,) = Artifact.objects.filter(task=importer)
     assert (artifact.uri, artifact.type, artifact.metadata) == (
         "s3://datasets/iris.csv", "system.Dataset", {"origin": "host"})
+
+
+@pytest.mark.parametrize(("ttl", "strategy", "cleanup"), [
+    (600, "OnPodCompletion", {
+        "ttlStrategy": {"secondsAfterCompletion": 600},
+        "podGC": {"strategy": "OnPodCompletion", "deleteDelayDuration": "5m"}}),
+    (0, "", {}),  # kept for ever
+])
+def test_argo_deletes_each_runs_workflow_and_pods_as_configured(
+        cluster, owner, profile, kfp1_packages, kfp2_package, settings, ttl, strategy,
+        cleanup):
+    settings.KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED = ttl
+    settings.KFDASH_ARGO_POD_GC_STRATEGY = strategy
+    settings.KFDASH_ARGO_POD_GC_DELAY = "5m"
+    v1 = start(owner, profile, kfp1_packages, "control_v1", limit="10")
+    # (The watcher may be recording v1's Workflow: SQLite's test database, see retrying.)
+    v2 = retrying(lambda: Run.start(profile, owner, name="v2 run",
+                                    loaded=load(kfp2_package("chain")), parameters={}))
+    for run in (v1, v2):
+        spec = wait_for_workflow(cluster, run.pk)["spec"]
+        assert {key: spec[key] for key in ("ttlStrategy", "podGC") if key in spec} == cleanup
+
+
+def failed_run(cluster, owner, profile, packages: Path) -> tuple[Run, Controller]:
+    run = retrying(lambda: start(owner, profile, packages, "exit_v1", counter="/tmp/c"))
+    controller = Controller(cluster, run.pk, fail=lambda name, attempt: name == "work")
+    controller.run()
+    run = wait_for(run)
+    assert run.state == RunState.FAILED
+    return run, controller
+
+
+def as_it_is(run: Run) -> tuple:
+    retrying(run.refresh_from_db)
+    return run.state, run.error, run.revision, run.finished_at
+
+
+def test_finished_runs_stay_as_they_ended_when_argo_deletes_their_workflows(
+        cluster, owner, profile, kfp1_packages, watcher_of):
+    """What ttlStrategy makes Argo do once a run is over: the Workflow goes. The watcher
+    hears it deleted, then (410) lists again without it; only the run still going fails."""
+    succeeded = retrying(lambda: start(owner, profile, kfp1_packages, "control_v1",
+                                       limit="10"))
+    done = Controller(cluster, succeeded.pk, outputs=kfp1_outputs)
+    done.run()
+    assert wait_for(succeeded).state == RunState.SUCCEEDED
+    failed, failing = failed_run(cluster, owner, profile, kfp1_packages)
+    going, controller = running(cluster, owner, profile, kfp1_packages)
+    before = {run.pk: as_it_is(run) for run in (succeeded, failed)}
+
+    lists = watcher_of.lists
+    for name in (done.name, failing.name, controller.name):
+        cluster.delete_object(WORKFLOWS, name, NAMESPACE)
+    cluster.compact()
+    wait_until(lambda: watcher_of.lists > lists, what="a relist")
+    going = wait_for(going)
+    assert (going.state, going.error) == (RunState.FAILED, argo_watch.GONE)
+    assert {run.pk: as_it_is(run) for run in (succeeded, failed)} == before
+
+
+def test_retrying_a_run_whose_workflow_argo_deleted_says_to_clone_it(
+        cluster, owner, profile, kfp1_packages, settings):
+    settings.KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED = 86400
+    run, failing = failed_run(cluster, owner, profile, kfp1_packages)
+    Run.objects.filter(pk=run.pk).update(finished_at=timezone.now() - timedelta(days=2))
+    cluster.delete_object(WORKFLOWS, failing.name, NAMESPACE)  # Argo, after a day
+    before = as_it_is(run)
+
+    with pytest.raises(EngineError) as refused:
+        retrying(lambda: run.retry(owner))
+    assert str(refused.value) == (
+        "The run exit_v1 run cannot be retried: its Workflow was removed from the cluster, "
+        "as Argo does 1 day after a run ends (KFDASH_ARGO_TTL_SECONDS_AFTER_FINISHED=86400), "
+        "and it ended 2 days ago. Clone the run to start it again.")
+    assert as_it_is(run) == before
+    assert cluster.objects(WORKFLOWS, NAMESPACE) == []
+
+    # Gone sooner than the TTL: someone deleted it.
+    Run.objects.filter(pk=run.pk).update(finished_at=timezone.now() - timedelta(hours=1))
+    before = as_it_is(run)
+    with pytest.raises(EngineError, match=r"^The run exit_v1 run cannot be retried: its "
+                       r"Workflow is no longer on the cluster \(it was deleted\)\. Clone the "
+                       r"run to start it again\.$"):
+        retrying(lambda: run.retry(owner))
+    assert as_it_is(run) == before

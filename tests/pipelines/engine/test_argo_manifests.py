@@ -1,6 +1,7 @@
 """make_workflow and validate_workflow on real KFP v1 packages (compiled by kfp 1.8 in its
 own virtualenv): the run filled in, everything else left exactly as the compiler wrote it,
-and every manifest checked by hera's Argo models plus the strict unknown-key check."""
+kfdash's cleanup (ttlStrategy, podGC) only where the package has none, and every manifest
+checked by hera's Argo models plus the strict unknown-key check."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from pipelines.engines.argo_manifests import make_workflow, validate_workflow
+from pipelines.engines.argo_manifests import Cleanup, make_workflow, validate_workflow
 from tests.kfp_sdks import KFP1_COMPONENTS, run_kfp1
 
 RUN_ID = "3f2a9c1e-0b7d-4e2a-9c1e-0b7d4e2a9c1e"
@@ -59,7 +60,13 @@ def scored():
        output_artifact_paths={"mlpipeline-metrics": "/m.json"})
 
 
-for pipeline in (parameterized, outputs, control, volume, scored):
+@dsl.pipeline(name="short-lived")
+def short_lived():
+    sh("once", "echo once")
+    dsl.get_pipeline_conf().set_ttl_seconds_after_finished(60)
+
+
+for pipeline in (parameterized, outputs, control, volume, scored, short_lived):
     compiler.Compiler().compile(pipeline, pipeline._component_human_name + ".yaml")
 '''
 
@@ -225,6 +232,76 @@ def test_extra_labels_are_merged_but_cannot_replace_kfdashs(packages):
 def test_it_refuses_labels_kubernetes_would_refuse(packages):
     with pytest.raises(ValueError, match=r"team='a team'.*key 'Bad_/x'"):
         run_workflow(packages["control"], labels={"team": "a team", "Bad_/x": "1"})
+
+
+CLEANUP = Cleanup(ttl_seconds=86400, pod_gc="OnPodCompletion", pod_gc_delay="5m")
+CLEANUP_POD_GC = {"strategy": "OnPodCompletion", "deleteDelayDuration": "5m"}
+
+
+def test_argo_is_told_to_delete_the_finished_workflow_and_its_pods(packages):
+    document = packages["control"]
+    workflow = run_workflow(document, parameters={"limit": "3"}, cleanup=CLEANUP)
+    expected = expected_workflow(document, "control-3f2a9c1e0b",
+                                 [{"name": "limit", "value": "3"}])
+    expected["spec"]["ttlStrategy"] = {"secondsAfterCompletion": 86400}
+    expected["spec"]["podGC"] = CLEANUP_POD_GC
+    assert workflow == expected
+    validate_workflow(workflow)  # hera knows both, the unknown-key check too
+
+
+def test_a_packages_own_ttl_and_pod_gc_are_kept(packages):
+    """kfp 1.8's set_ttl_seconds_after_finished writes ttlStrategy; a hand-edited package
+    may carry its own podGC (here without a delay: the author's choice)."""
+    document = copy.deepcopy(packages["short-lived"])
+    assert document["spec"]["ttlStrategy"] == {"secondsAfterCompletion": 60}
+    workflow = run_workflow(document, cleanup=CLEANUP)
+    assert workflow["spec"]["ttlStrategy"] == {"secondsAfterCompletion": 60}
+    assert workflow["spec"]["podGC"] == CLEANUP_POD_GC
+    document["spec"]["podGC"] = {"strategy": "OnWorkflowSuccess"}
+    del document["spec"]["ttlStrategy"]
+    workflow = run_workflow(document, cleanup=CLEANUP)
+    assert workflow["spec"]["ttlStrategy"] == {"secondsAfterCompletion": 86400}
+    assert workflow["spec"]["podGC"] == {"strategy": "OnWorkflowSuccess"}
+    validate_workflow(workflow)
+
+
+def test_zero_and_empty_settings_leave_workflows_and_pods_alone(packages):
+    document = packages["control"]
+    kept = run_workflow(document)  # the default: nothing deleted
+    assert "ttlStrategy" not in kept["spec"] and "podGC" not in kept["spec"]
+    assert run_workflow(document, cleanup=Cleanup(ttl_seconds=0, pod_gc="",
+                                                  pod_gc_delay="5m")) == kept
+    workflow = run_workflow(document, cleanup=Cleanup(ttl_seconds=0, pod_gc="OnPodSuccess"))
+    assert workflow == {**kept, "spec": {**kept["spec"],
+                                          "podGC": {"strategy": "OnPodSuccess"}}}
+
+
+def test_outputs_go_to_kfdashs_repository_under_the_runs_namespace(packages):
+    """Where v2 runs' outputs go too, so kfdash can read them back; a location the package
+    names itself, and Argo's archive choice, are kept."""
+    from pipelines.engines.argo_compile import S3Repository
+
+    repository = S3Repository(endpoint="minio:9000", bucket="mlpipeline", insecure=True,
+                              access_key_secret=("s3-keys", "a"),
+                              secret_key_secret=("s3-keys", "s"), key_prefix="runs")
+    document = copy.deepcopy(packages["outputs"])
+    show = next(t for t in document["spec"]["templates"] if t["name"] == "show")
+    own = {"name": "own", "path": "/tmp/own", "s3": {"key": "somewhere/own.tgz"}}
+    plain = {"name": "plain", "path": "/tmp/plain", "archive": {"none": {}}}
+    show["outputs"]["artifacts"] += [own, plain]
+    workflow = run_workflow(document, repository=repository)
+    placed = {a["name"]: a for t in workflow["spec"]["templates"]
+              for a in (t.get("outputs") or {}).get("artifacts") or []}
+    where = "runs/{{workflow.namespace}}/{{workflow.name}}/{{pod.name}}"
+    assert placed["report"] == {"name": "report", "path": "/tmp/report", "s3": {
+        "endpoint": "minio:9000", "bucket": "mlpipeline", "insecure": True,
+        "accessKeySecret": {"name": "s3-keys", "key": "a"},
+        "secretKeySecret": {"name": "s3-keys", "key": "s"},
+        "key": f"{where}/report.tgz"}}
+    assert placed["show-shown"]["s3"]["key"] == f"{where}/show-shown.tgz"
+    assert placed["plain"]["s3"]["key"] == f"{where}/plain"
+    assert placed["own"] == own
+    validate_workflow(workflow)
 
 
 def test_it_refuses_a_document_that_is_not_a_workflow():

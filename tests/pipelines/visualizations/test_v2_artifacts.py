@@ -149,14 +149,14 @@ def test_an_artifact_outside_the_store_says_so(step):
                             uri="gs://bucket/data.csv")
     card = only(step)
     assert (card.kind, card.data) == ("dataset", {})
-    assert card.error == "This artifact's file is not in kfdash's artifact store " \
+    assert card.error == "The artifact imported is not in kfdash's artifact store " \
                          "(gs://bucket/data.csv)."
 
 
 def test_a_deleted_file_says_so(step, add_artifact):
     artifact = add_artifact(step, "notes", "# gone", type="system.Markdown")
     artifact.stored_file().unlink()
-    assert "not in kfdash's artifact store" in only(step).error
+    assert only(step).error == "The file of the artifact notes is no longer stored."
 
 
 def test_metadata_that_is_not_an_object_is_an_error(step, add_artifact):
