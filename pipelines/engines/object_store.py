@@ -21,7 +21,12 @@ DEFAULT_REGION = "us-east-1"  # SigV4 needs one; MinIO accepts any
 
 
 class StoreError(Exception):
-    """The artifact store could not give what was asked, said for the user."""
+    """The artifact store could not give what was asked, said for the user; ``missing``
+    when the store answered that it has no such object."""
+
+    def __init__(self, message: str, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -93,25 +98,26 @@ class ObjectStore:
                              "KFDASH_ARTIFACT_S3_ACCESS_KEY and "
                              "KFDASH_ARTIFACT_S3_SECRET_KEY).") from None
         except ClientError as exc:
-            raise StoreError(self._refusal(exc, key)) from None
+            raise StoreError(*self._refusal(exc, key)) from None
         except (BotoCoreError, OSError) as exc:
             raise StoreError(f"kfdash cannot reach the artifact store at {self.url} "
                              f"({exc}).") from None
 
-    def _refusal(self, exc, key: str) -> str:
+    def _refusal(self, exc, key: str) -> tuple[str, bool]:
         error = exc.response.get("Error") or {}
         code = str(error.get("Code") or "")
         status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
         where = f"s3://{self.bucket}/{key}"
-        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
-            return f"{where} is not in the artifact store (deleted since the step wrote it?)."
         if code == "NoSuchBucket":
-            return f"The artifact store has no bucket {self.bucket}."
+            return f"The artifact store has no bucket {self.bucket}.", False
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            return (f"{where} is not in the artifact store (deleted since the step wrote "
+                    "it?)."), True
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch") \
                 or status == 403:
             return (f"The artifact store refused kfdash access to {where}: check "
-                    f"KFDASH_ARTIFACT_S3_ACCESS_KEY and KFDASH_ARTIFACT_S3_SECRET_KEY.")
-        return f"The artifact store answered {code or status} for {where}."
+                    f"KFDASH_ARTIFACT_S3_ACCESS_KEY and KFDASH_ARTIFACT_S3_SECRET_KEY."), False
+        return f"The artifact store answered {code or status} for {where}.", False
 
 
 class _Body:

@@ -40,8 +40,8 @@ CHUNK = 256 * 1024
 
 
 class RemoteArtifactError(Exception):
-    """Why an artifact cannot be read: ``status`` 404 when it is not there to read, 502
-    when the store failed."""
+    """Why an artifact cannot be read: ``status`` 404 when it is not there to read, 413 when
+    it is too big to copy, 502 when the store failed."""
 
     def __init__(self, message: str, status: int = 404):
         super().__init__(message)
@@ -143,7 +143,7 @@ def _store_errors():
     try:
         yield
     except StoreError as exc:
-        raise RemoteArtifactError(str(exc), status=502) from None
+        raise RemoteArtifactError(str(exc), status=404 if exc.missing else 502) from None
 
 
 def _fetch(store: ObjectStore, key: str, work: Path, limit: int, name: str) -> Path:
