@@ -92,7 +92,7 @@ def workflow_for(run: Run) -> dict:
         cache = decide_for(run)  # what is served from the cache, the keys known now
         manifest = compile_v2_workflow(run.spec, run.document, parameters=run.parameters,
                                        launcher_image=settings.KFDASH_LAUNCHER_IMAGE,
-                                       cached=cache.outputs,
+                                       cached=cache.outputs, memoized=cache.at_run_time,
                                        platform_spec=run.platform_spec, **common)
         annotations = cache.annotations()
         if annotations:

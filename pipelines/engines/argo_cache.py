@@ -26,9 +26,11 @@ Annotations on the Workflow (JSON):
 
 Limits:
 - A task reading an output of a task that really runs in the same Workflow, or anything else
-  only known at run time (an f-string, a loop item, ``dsl.OneOf``, a final status), gets no
-  key: it runs, and serves no later run. (A later run in which its producer is served from the
-  cache knows its inputs at submit: it gets a key then.)
+  only known at run time (an f-string, a loop item, ``dsl.OneOf``), or inside a loop or a
+  condition, gets no key here: with caching on it goes to ``Decision.at_run_time``, and Argo
+  memoizes it under the key a step works out in the run (``argo_compile_cache.py``, which
+  also says what it cannot memoize). Both keys are ``caching.key``, so either kind of
+  success serves the other kind of lookup.
 - Argo refuses an empty DAG: when every task of the root or of a group would be served, one
   of them (the last in the spec that no served task reads) runs again instead.
 - KFP v1 (Argo format) runs are never cached by kfdash: KFP v1 caching is the KFP cache
@@ -77,6 +79,9 @@ class Hit:
 class Decision:
     keys: dict[str, str] = field(default_factory=dict)  # spec id → cache key
     served: dict[str, Hit] = field(default_factory=dict)  # spec id → what serves it
+    # Tasks with caching on whose key is only known while the run runs: Argo memoizes them
+    # (argo_compile_cache.py) under the key a step works out just before each.
+    at_run_time: set[str] = field(default_factory=set)
 
     @property
     def outputs(self) -> dict[str, dict]:
@@ -117,6 +122,10 @@ def decide(spec: PipelineSpec, document: dict, parameters: dict[str, Any], *,
                              run_again).decide()
         again = _left_empty(spec, decision)
         if again is None:
+            decision.at_run_time = {
+                task.id for task in spec.tasks
+                if task.container is not None and not task.importer and task.caching
+                and caching_on is not False and task.id not in decision.keys}
             return decision
         run_again.add(again)
 

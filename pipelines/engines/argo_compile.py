@@ -60,8 +60,8 @@ from typing import TYPE_CHECKING, Any
 from pipelines.choices import SpecFormat
 from pipelines.specs.model import Group, PipelineSpec, Port, Source, Task
 
+from . import argo_compile_cache, argo_platform
 from . import argo_compile_ports as ports
-from . import argo_platform
 from .argo_manifests import API_VERSION, KEEP_EVERYTHING, KIND, Cleanup, fill_run_metadata
 from .argo_names import (
     EXECUTOR_OUTPUT,
@@ -122,19 +122,21 @@ def compile_v2_workflow(spec: PipelineSpec, ir_document: dict, *, run_id: str, r
                         labels: dict | None = None,
                         cached: dict[str, dict] | None = None,
                         platform_spec: dict | None = None,
-                        cleanup: Cleanup = KEEP_EVERYTHING) -> dict:
+                        cleanup: Cleanup = KEEP_EVERYTHING,
+                        memoized: set[str] | frozenset[str] = frozenset()) -> dict:
     """The Workflow to submit for a run of the KFP v2 pipeline ``spec`` (see the module
     docstring). ``parameters`` are the run's typed values (name → JSON value); defaults fill
     the rest. ``cached``: the tasks served from the cache, spec id → the serving execution's
     outputs (``{"parameters": {name: value}, "artifacts": {name: [{"uri", "metadata"…}]}}``).
     ``platform_spec``: the package's kfp-kubernetes settings, applied to each step's template
     (``argo_platform.py``). ``cleanup``: when Argo deletes the Workflow and its pods
-    (``argo_manifests.Cleanup``). ValueError for anything Argo cannot run as the pipeline
-    means it."""
+    (``argo_manifests.Cleanup``). ``memoized``: the tasks whose caching is decided while
+    the run runs (``argo_compile_cache.py``; those it cannot memoize just run). ValueError
+    for anything Argo cannot run as the pipeline means it."""
     if spec.format != SpecFormat.KFP_V2:
         raise ValueError(f"compile_v2_workflow takes a KFP v2 pipeline, not {spec.format}")
     compiler = _Compiler(spec, ir_document, parameters, repository, launcher_image,
-                         run_id, run_name, cached or {}, platform_spec)
+                         run_id, run_name, cached or {}, platform_spec, memoized)
     workflow: dict[str, Any] = {
         "apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": spec.name},
         "spec": {"entrypoint": compiler.root.name,
@@ -241,7 +243,8 @@ class _Wiring:
 class _Compiler:
     def __init__(self, spec: PipelineSpec, document: dict, parameters: dict[str, Any],
                  repository: S3Repository, launcher_image: str, run_id: str, run_name: str,
-                 cached: dict[str, dict], platform_spec: dict | None = None):
+                 cached: dict[str, dict], platform_spec: dict | None = None,
+                 memoized: set[str] | frozenset[str] = frozenset()):
         self.spec, self.document, self.repository = spec, document, repository
         self.platform_spec = platform_spec
         self.launcher_image, self.run_id, self.run_name = launcher_image, run_id, run_name
@@ -256,6 +259,7 @@ class _Compiler:
             raise ValueError(f"The pipeline has no task {', '.join(map(repr, unknown))} to "
                              "serve from the cache")
         self.cached = cached
+        self.memoized = memoized
         # Tasks that are no DAG tasks: their outputs are known when the run is compiled.
         self.absent = self.importers | set(cached)
         self.values = self._parameter_values(parameters)
@@ -418,7 +422,10 @@ class _Compiler:
                           template=self._template_name(task.id),
                           launcher=self.launched[task.id],
                           context=ports.run_context(task, self.run_id, self.run_name,
-                                                    self.repository))
+                                                    self.repository),
+                          memoized=task.id in self.memoized and argo_compile_cache.memoizable(
+                              task, lambda producer: producer in self.absent
+                              or self.launched.get(producer, False)))
         declared = self._declared_inputs(component)
         for port in task.inputs:
             if port.name not in declared or port.source is None:
@@ -434,10 +441,16 @@ class _Compiler:
         template = argo_platform.apply_executor_config(
             template, executor_config(self.platform_spec, component),
             parameters=self.values, where=where)
-        dag_task["template"] = template["name"]
+        templates = [template]
+        if step.memoized:
+            templates, arguments = argo_compile_cache.wrap(
+                step, executor, template, arguments, launcher_image=self.launcher_image,
+                names=(self._template_name(f"{task.id}-cache-key"),
+                       self._template_name(f"{task.id}-run")))
+        dag_task["template"] = templates[0]["name"]
         if arguments:
             dag_task["arguments"] = arguments
-        self.steps.append(template)
+        self.steps.extend(templates)
 
     @staticmethod
     def _declared_inputs(component: dict) -> set[str]:
@@ -672,7 +685,7 @@ class _Compiler:
             return
         step.artifacts[port.name] = {"from": self.ref(self._output(source.task, source.output,
                                                                    where), dag, where)}
-        if not step.launcher:
+        if not (step.launcher or step.memoized):
             return
         if self.launched.get(source.task):
             report = self.ref(self._output(source.task, source.output, where, report=True),

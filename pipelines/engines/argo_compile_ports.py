@@ -88,6 +88,7 @@ class Step:
     artifacts: dict[str, dict] = field(default_factory=dict)
     # KFP input artifact name → (the producer's output name, its executor-output text)
     reports: dict[str, tuple[str, str]] = field(default_factory=dict)
+    memoized: bool = False  # Argo memoizes it under its cache key (argo_compile_cache.py)
 
     @property
     def where(self) -> str:
@@ -187,7 +188,7 @@ def step_template(step: Step, repository: S3Repository, launcher_image: str,
     task, inputs = step.task, argo_names.port_names(step.task.inputs)
     outputs = argo_names.port_names(task.outputs)
     in_parameters, in_artifacts, arguments = [], [], {"parameters": [], "artifacts": []}
-    report_names = _report_names(step, inputs)
+    reports = report_names(step, inputs)
     for port in task.inputs:
         name = inputs[port.name]
         if port.name in step.parameters:
@@ -197,8 +198,8 @@ def step_template(step: Step, repository: S3Repository, launcher_image: str,
             in_artifacts.append({"name": name, "path": f"{INPUT_ARTIFACTS}/{name}"})
             arguments["artifacts"].append({"name": name, **step.artifacts[port.name]})
             if step.launcher:
-                in_parameters.append({"name": report_names[port.name]})
-                arguments["parameters"].append({"name": report_names[port.name],
+                in_parameters.append({"name": reports[port.name]})
+                arguments["parameters"].append({"name": reports[port.name],
                                                 "value": step.reports[port.name][1]})
     out_parameters, out_artifacts = [], []
     for port in task.outputs:
@@ -214,7 +215,7 @@ def step_template(step: Step, repository: S3Repository, launcher_image: str,
     if step.launcher:
         out_parameters.append({"name": argo_names.EXECUTOR_OUTPUT, "valueFrom": {
             "path": f"{OUTPUT_PARAMETERS}/{argo_names.EXECUTOR_OUTPUT}", "default": "{}"}})
-    container = _container(step, inputs, outputs, report_names, repository)
+    container = _container(step, inputs, outputs, reports, repository)
     mounts, volumes = [], []
     if out_parameters or out_artifacts:
         volumes.append({"name": OUTPUTS_VOLUME, "emptyDir": {}})
@@ -226,9 +227,9 @@ def step_template(step: Step, repository: S3Repository, launcher_image: str,
                            "subPath": "artifacts"})
     template: dict[str, Any] = {"name": step.template}
     if in_parameters or in_artifacts:
-        template["inputs"] = _nonempty(parameters=in_parameters, artifacts=in_artifacts)
+        template["inputs"] = nonempty(parameters=in_parameters, artifacts=in_artifacts)
     if out_parameters or out_artifacts:
-        template["outputs"] = _nonempty(parameters=out_parameters, artifacts=out_artifacts)
+        template["outputs"] = nonempty(parameters=out_parameters, artifacts=out_artifacts)
     if step.launcher:
         launcher_mount = {"name": LAUNCHER_VOLUME, "mountPath": LAUNCHER_DIR}
         volumes.append({"name": LAUNCHER_VOLUME, "emptyDir": {}})
@@ -244,14 +245,14 @@ def step_template(step: Step, repository: S3Repository, launcher_image: str,
     retry = retry_strategy(task)
     if retry:
         template["retryStrategy"] = retry
-    return template, _nonempty(**arguments)
+    return template, nonempty(**arguments)
 
 
-def _nonempty(**lists: list) -> dict:
+def nonempty(**lists: list) -> dict:
     return {key: value for key, value in lists.items() if value}
 
 
-def _report_names(step: Step, inputs: dict[str, str]) -> dict[str, str]:
+def report_names(step: Step, inputs: dict[str, str]) -> dict[str, str]:
     """The input parameter carrying each input artifact's producer report (launched steps)."""
     taken = set(inputs.values())
     names = {}

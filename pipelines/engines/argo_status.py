@@ -22,6 +22,7 @@ from typing import Any
 from pipelines.choices import RunState, SpecFormat, TaskKind, TaskState
 from pipelines.specs.model import Group, PipelineSpec, Task
 
+from .argo_compile_cache import KEY_TASK, RUN_TASK
 from .argo_names import (
     CAPTURE_PREFIX,
     CAPTURED_V1_OUTPUTS,
@@ -65,6 +66,7 @@ class NodeState:
     argo_node: str = ""  # the Argo node id (of the last attempt's pod, for steps)
     pod: str = ""  # the pod of the last attempt, for logs
     pods: list[str] = field(default_factory=list)  # every attempt's pod, in order
+    cache_key: str = ""  # the key Argo memoized the step under (argo_compile_cache.py)
 
 
 @dataclass
@@ -225,11 +227,14 @@ class _Reader:
         return row
 
     def _step(self, node: dict, task: Task, row: NodeState) -> None:
+        node = self._memoized(node, row)
         attempts = [node]
         if node.get("type") == "Retry":
             attempts = sorted(self._children_of(node),
                               key=lambda n: (n.get("startedAt") or "", n.get("id") or ""))
-        pods = [n for n in attempts if n.get("type") == "Pod"]
+        # A memoized step served from Argo's cache has a node but no pod.
+        pods = [n for n in attempts if n.get("type") == "Pod"
+                and not (n.get("memoizationStatus") or {}).get("hit")]
         row.attempts = len(pods)
         row.pods = [pod_name(self.workflow, pod) for pod in pods]
         last = pods[-1] if pods else None
@@ -243,6 +248,27 @@ class _Reader:
             with contextlib.suppress(ValueError):
                 row.exit_code = int(exit_code)
         self._outputs(outputs, task, row)
+
+    def _memoized(self, node: dict, row: NodeState) -> dict:
+        """A step Argo memoizes is a DAG of its key step and the step itself
+        (``argo_compile_cache.py``): the step's node is read, a cache hit shows CACHED, and
+        a key step that failed says so."""
+        if node.get("type") != "DAG":
+            return node
+        children = {child.get("displayName"): child for child in self._children_of(node)}
+        run, key = children.get(RUN_TASK), children.get(KEY_TASK)
+        if run is None:
+            if key is not None and PHASES.get(key.get("phase") or "") == TaskState.FAILED:
+                row.error = ("kfdash could not work out the step's cache key: "
+                             f"{key.get('message') or 'its key step failed'}")
+            return node
+        memo = run.get("memoizationStatus") or {}
+        row.cache_key = str(memo.get("key") or "")
+        if memo.get("hit") and row.state == TaskState.SUCCEEDED:
+            row.state = TaskState.CACHED
+        if row.state == TaskState.FAILED and run.get("message"):
+            row.error = run["message"]
+        return run
 
     def _outputs(self, outputs: dict, task: Task, row: NodeState) -> None:
         parameters = [p.name for p in task.outputs if p.kind == "parameter"]

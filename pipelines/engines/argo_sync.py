@@ -6,7 +6,9 @@ Tasks without nodes get rows once the Workflow runs (and the group around them d
 importers (SUCCEEDED with their artifact) and tasks served from the cache (CACHED, with
 the serving execution's outputs, artifacts and metrics, as the local engine records a
 cache hit). A task that succeeds gets the cache key the engine computed at submit, if
-its inputs were known then (``argo_cache.py``), so that later runs can reuse it."""
+its inputs were known then (``argo_cache.py``), or the key Argo memoized it under
+(``argo_compile_cache.py``), so that later runs can reuse it; one Argo served from its
+memoization cache is CACHED."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from django.db import transaction
 from pipelines.choices import FINISHED, RunState, TaskKind, TaskState
 from pipelines.models import Artifact, Run, RunMetric, RunTask
 
-from . import artifacts
-from .argo_cache import CACHE_KEYS_ANNOTATION, CACHED_ANNOTATION
+from . import artifacts, caching
+from .argo_cache import CACHE_KEYS_ANNOTATION, CACHED_ANNOTATION, RAN_ON_THE_CLUSTER
 from .argo_status import NodeState, read_status
 
 # RunTask fields a Workflow's status sets.
@@ -63,6 +65,8 @@ def record(run: Run, workflow: dict) -> list[Finished]:
             _observe(row, node, tasks)
             if row.state == TaskState.SUCCEEDED and node.node_id in keys:
                 row.cache_key = str(keys[node.node_id])  # (no loops: node id = spec id)
+            elif node.cache_key and row.state in (TaskState.SUCCEEDED, TaskState.CACHED):
+                _memoized(run, row, node.cache_key)
             if row._state.adding or before != {name: getattr(row, name) for name in OBSERVED}:
                 changed.append(row)
                 if row.is_finished and not was_finished and node.pods:
@@ -81,6 +85,15 @@ def record(run: Run, workflow: dict) -> list[Finished]:
             row for row in changed if row.is_finished and row.outputs.get("artifacts")
             and not any(f.task is row for f in ended)])
     return ended
+
+
+def _memoized(run: Run, row: RunTask, key: str) -> None:
+    """A step Argo memoized keeps its key (so it serves later runs at submit too); one
+    Argo served from its cache names the execution that ran, when kfdash recorded it."""
+    row.cache_key = key
+    if row.state == TaskState.CACHED and row.cached_from_id is None:
+        row.cached_from = caching.find(run.profile_id, key, among=RAN_ON_THE_CLUSTER,
+                                       usable=lambda candidate: candidate.run_id != run.pk)
 
 
 def _importers(run: Run, tasks: dict, workflow: dict, seen) -> list[NodeState]:

@@ -12,8 +12,6 @@ differ per run by design.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,18 +21,14 @@ from pipelines.choices import TaskKind, TaskState
 from pipelines.models import RunTask
 
 from . import layout
+from .kfdash_launcher import cache_key
 
 
 def key(component: Any, parameters: dict[str, Any],
         artifacts: dict[str, list[dict]]) -> str:
-    payload = {
-        "component": component,
-        "parameters": parameters,
-        "artifacts": {name: [entry.get("fingerprint") or entry.get("uri") for entry in listed]
-                      for name, listed in artifacts.items()},
-    }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The launcher's ``cache_key``: a step on Argo computes its key in its own pod with
+    the same function (``--cache-key-of``)."""
+    return cache_key(component, parameters, artifacts)
 
 
 def find(profile_id: int, cache_key: str, *, among: Q | None = None,

@@ -51,6 +51,12 @@ it needs no quoting):
     at URI.
 --context KEY VALUE
     the value of ``{{$.KEY}}`` (pipeline_job_name, pipeline_task_uuid, ...).
+--cache-key-of COMPONENT
+    run nothing: write the step's cache key to ``outputs/parameters/kfdash-cache-key`` and
+    exit. COMPONENT is ``{"component": ..., "executor": ...}`` as JSON; the key is
+    ``cache_key`` of it, the typed ``--parameter`` values and the ``--input-artifact``
+    URIs their reports give (a step that runs before a cached step, so Argo can memoize it
+    by the key; no program follows ``--``).
 --
     the end of the options: the program's command and arguments follow.
 
@@ -77,6 +83,7 @@ the same way.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -93,7 +100,8 @@ PARAMETER_TYPES = ("STRING", "NUMBER_INTEGER", "NUMBER_DOUBLE", "BOOLEAN", "LIST
 # The KFP executor's rule from a URI to the local path it reads and writes (kfp.dsl.types).
 MOUNT_PREFIXES = (("gs://", "gcs"), ("minio://", "minio"), ("s3://", "s3"))
 ARITY = {"--parameter": 3, "--input-artifact": 5, "--output-parameter": 3,
-         "--output-artifact": 4, "--context": 2}
+         "--output-artifact": 4, "--context": 2, "--cache-key-of": 1}
+CACHE_KEY = "kfdash-cache-key"  # the output parameter file of --cache-key-of
 FORWARDED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 # An Argo node phase → the state KFP's PipelineTaskFinalStatus reports.
 FINAL_STATES = {"Succeeded": "SUCCEEDED", "Failed": "FAILED", "Error": "FAILED",
@@ -184,6 +192,7 @@ class Options:
         self.output_artifacts = []  # (name, file, schema, uri)
         self.context = {}
         self.program = []
+        self.cache_component = None  # --cache-key-of: the component and executor, as JSON
 
 
 def parse_args(argv):
@@ -216,13 +225,61 @@ def parse_args(argv):
         elif flag == "--output-artifact":
             _check_file(flag, values[1])
             options.output_artifacts.append(tuple(values))
+        elif flag == "--cache-key-of":
+            try:
+                options.cache_component = json.loads(values[0])
+            except ValueError:
+                raise UsageError("--cache-key-of takes the component as JSON") from None
         else:
             options.context[values[0]] = values[1]
     else:
-        raise UsageError("no program: the options end with -- and the command follows")
-    if not options.program:
+        if options.cache_component is None:
+            raise UsageError("no program: the options end with -- and the command follows")
+    if not options.program and options.cache_component is None:
         raise UsageError("no program after --")
     return options
+
+
+def cache_key(component, parameters, artifacts):
+    """KFP's cache key as kfdash computes it everywhere (``caching.key`` is this): the
+    component and executor, the typed input parameters, and each input artifact by
+    fingerprint (the entry's ``fingerprint``, else its URI)."""
+    payload = {
+        "component": component,
+        "parameters": parameters,
+        "artifacts": {name: [entry.get("fingerprint") or entry.get("uri") for entry in listed]
+                      for name, listed in artifacts.items()},
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_cache_key(options, root):
+    """``--cache-key-of``: the step's cache key, written for Argo to memoize the step by.
+    An input artifact is known by the URI its producer reported."""
+    parameters = {name: typed_value(text, kind, name) for name, kind, text in options.parameters}
+    artifacts = {}
+    for name, _file, _schema_text, output, report in options.input_artifacts:
+        entry = _reported(name, output, report)
+        if not entry.get("uri"):
+            raise UsageError(f"--input-artifact {name}: its producer reported no URI")
+        artifacts[name] = [entry]
+    key = cache_key(options.cache_component, parameters, artifacts)
+    _write(os.path.join(root, "outputs", "parameters", CACHE_KEY), key)
+    note(f"cache key {key}")
+    return key
+
+
+def _reported(name, output, report):
+    """The entry of ``output`` in a producer's executor-output report (``{}`` if none)."""
+    try:
+        reported = json.loads(report) if report.strip() else {}
+    except ValueError:
+        raise UsageError(f"--input-artifact {name}: its report is not JSON: "
+                         f"{report[:200]!r}") from None
+    entries = reported.get(output) if isinstance(reported, dict) else None
+    return entries[0] if isinstance(entries, list) and entries and \
+        isinstance(entries[0], dict) else {}
 
 
 def _check_file(flag, name):
@@ -312,14 +369,7 @@ class Step:
                             "outputFile": self.executor_output}}
 
     def _input_artifact(self, name, file, schema, output, report):
-        try:
-            reported = json.loads(report) if report.strip() else {}
-        except ValueError:
-            raise UsageError(f"--input-artifact {name}: its report is not JSON: "
-                             f"{report[:200]!r}") from None
-        entries = reported.get(output) if isinstance(reported, dict) else None
-        entry = entries[0] if isinstance(entries, list) and entries and \
-            isinstance(entries[0], dict) else {}
+        entry = _reported(name, output, report)
         local = self.path("inputs", "artifacts", file)
         uri = entry.get("uri") or ""
         given = local
@@ -507,7 +557,11 @@ def main(argv=None):
     root = os.environ.get("KFDASH_LAUNCHER_ROOT") or ROOT
     mounts = os.environ.get("KFDASH_LAUNCHER_MOUNTS", "/")
     try:
-        step = Step(parse_args(argv), root, mounts)
+        options = parse_args(argv)
+        if options.cache_component is not None:
+            write_cache_key(options, root)
+            return 0
+        step = Step(options, root, mounts)
         step.prepare()
         program = step.substitute()
     except UsageError as exc:

@@ -23,6 +23,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 WORKFLOWS = "workflows.argoproj.io"
+INPUT_PARAMETER = re.compile(r"\{\{inputs\.parameters\.([^{}]+)\}\}")
+LAUNCHER_KEY = "--cache-key-of"  # a step that works out a cache key (argo_compile_cache)
+MEMOIZED_RUN = "run"  # argo_compile_cache.RUN_TASK
+EXECUTOR_OUTPUT = "kfdash-executor-output"  # argo_names.EXECUTOR_OUTPUT
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 FINAL = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
 
@@ -37,9 +41,11 @@ def fnv32a(text: str) -> int:
 class ArgoSim:
     def __init__(self, workflow: dict,
                  outputs: Callable[[str, dict], dict] | None = None,
-                 fail: Callable[[str, int], bool] | None = None):
+                 fail: Callable[[str, int], bool] | None = None,
+                 memo: Memo | None = None):
         """``outputs(task display name, input parameters)`` gives a step's output
-        parameters; ``fail(task display name, attempt)`` says whether that attempt fails."""
+        parameters; ``fail(task display name, attempt)`` says whether that attempt fails;
+        ``memo``: where memoized steps' outputs are kept (a fresh store by default)."""
         self.workflow = copy.deepcopy(workflow)
         self.name = workflow["metadata"]["name"]
         self.namespace = workflow["metadata"].get("namespace", "")
@@ -48,6 +54,7 @@ class ArgoSim:
         self.parameters = {p["name"]: str(p.get("value", ""))
                            for p in (spec.get("arguments") or {}).get("parameters") or []}
         self.outputs = outputs or (lambda name, inputs: {})
+        self.memo = memo if memo is not None else Memo()
         self.fail = fail or (lambda name, attempt: False)
         status = self.workflow.setdefault("status", {})
         self.nodes: dict[str, dict] = status.setdefault("nodes", {})
@@ -260,19 +267,44 @@ class ArgoSim:
         yield
 
     def _pod(self, template: dict, node: dict, inputs: dict) -> Iterator[None]:
+        memoize = template.get("memoize")
+        if memoize is not None:  # Argo looks the key up before it makes a pod
+            key = self._fill(memoize["key"], {"inputs": inputs})
+            cache = memoize["cache"]["configMap"]["name"]
+            if not re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9]*", key):
+                self._end(node, "Error", f"invalid cache key: {key}")
+                yield
+                return
+            kept = self.memo.load(cache, key)
+            node["memoizationStatus"] = {"hit": kept is not None, "key": key,
+                                         "cacheName": cache}
+            if kept is not None:
+                node["outputs"] = copy.deepcopy(kept)
+                self._end(node, "Succeeded")
+                yield
+                return
+        yield from self._run_pod(template, node, inputs)
+        if memoize is not None and node["phase"] == "Succeeded":
+            self.memo.save(cache, key, node["id"], node.get("outputs") or {})
+
+    def _run_pod(self, template: dict, node: dict, inputs: dict) -> Iterator[None]:
         node["phase"] = "Running"
         yield
-        display = node["displayName"].split("(", 1)[0]
+        display = self._display(node)
         attempt = sum(1 for n in self.nodes.values() if n["type"] == "Pod"
-                      and n["displayName"].split("(", 1)[0] == display) - 1
+                      and self._display(n) == display) - 1
         if self.fail(display, attempt):
             node["outputs"] = {"exitCode": "1"}
             self._end(node, "Failed", "Error (exit code 1)")
             yield
             return
-        values = self.outputs(display, inputs)
+        args = (template.get("container") or {}).get("args") or []
+        values = launcher_key(template, inputs) if LAUNCHER_KEY in args else \
+            self.outputs(display, inputs)
         declared = template.get("outputs") or {}
         pod = pod_name(self.name, node)
+        if "--output-artifact" in args and EXECUTOR_OUTPUT not in values:
+            values[EXECUTOR_OUTPUT] = self._report(args, pod)
         node["outputs"] = {
             "exitCode": "0",
             "parameters": [{"name": p["name"], "value": str(values.get(
@@ -286,6 +318,29 @@ class ArgoSim:
         }
         self._end(node, "Succeeded")
         yield
+
+    def _report(self, args: list[str], pod: str) -> str:
+        """What the launcher reports when the test says nothing of a step's outputs: each
+        output artifact at the URI it was given, with no metadata."""
+        report = {}
+        for index, arg in enumerate(args):
+            if arg == "--output-artifact":
+                name, uri = args[index + 1], args[index + 4]
+                uri = uri.replace("{{pod.name}}", pod).replace("{{workflow.name}}", self.name) \
+                    .replace("{{workflow.namespace}}", self.namespace)
+                report[name] = [{"name": name, "uri": uri, "metadata": {}}]
+        return json.dumps(report)
+
+    def _display(self, node: dict) -> str:
+        """The task a pod runs for: a memoized step's pod is the ``run`` task of its
+        wrapper, which bears the step's name."""
+        display = node["displayName"].split("(", 1)[0]
+        if display == MEMOIZED_RUN:
+            parent = next((n for n in self.nodes.values()
+                           if n["name"] == node["name"].rsplit(".", 1)[0]), None)
+            if parent is not None:
+                return parent["displayName"].split("(", 1)[0]
+        return display
 
     # --- placeholders --------------------------------------------------------------------
 
@@ -379,6 +434,7 @@ class Controller:
         self.fake = fake
         self.namespace = namespace
         self.workflow = wait_for_workflow(fake, run_id, namespace)
+        sim_options.setdefault("memo", ConfigMapMemo(fake, namespace))
         self.sim = ArgoSim(self.workflow, **sim_options)
         self.pods: set[str] = set()
 
@@ -407,7 +463,8 @@ class Controller:
         current["status"] = workflow["status"]
         self.fake.put_object(current)
         for node in workflow["status"]["nodes"].values():
-            if node["type"] == "Pod" and node["phase"] != "Pending":
+            if node["type"] == "Pod" and node["phase"] != "Pending" and not (
+                    node.get("memoizationStatus") or {}).get("hit"):
                 self.pod(node)
 
     def pod(self, node: dict) -> None:
@@ -433,6 +490,58 @@ class Controller:
         }, "pods")
         self.fake.set_pod_log(self.namespace, name, f"log of {node['displayName']}\n",
                               container="main")
+
+
+class Memo:
+    """Argo's memoization cache: outputs kept by cache name and key."""
+
+    def __init__(self):
+        self.entries: dict[tuple[str, str], dict] = {}
+
+    def load(self, cache: str, key: str) -> dict | None:
+        return copy.deepcopy(self.entries.get((cache, key)))
+
+    def save(self, cache: str, key: str, node_id: str, outputs: dict) -> None:
+        self.entries[(cache, key)] = copy.deepcopy(outputs)
+
+
+class ConfigMapMemo(Memo):
+    """Argo's memoization cache as Argo keeps it: a ConfigMap per cache in the Workflow's
+    namespace (labelled as a cache), one JSON entry per key, on the fake API server."""
+
+    def __init__(self, fake, namespace: str):
+        super().__init__()
+        self.fake, self.namespace = fake, namespace
+
+    def load(self, cache: str, key: str) -> dict | None:
+        found = self.fake.get_object("configmaps", cache, self.namespace)
+        entry = ((found or {}).get("data") or {}).get(key)
+        return json.loads(entry)["outputs"] if entry else None
+
+    def save(self, cache: str, key: str, node_id: str, outputs: dict) -> None:
+        found = self.fake.get_object("configmaps", cache, self.namespace) or {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": cache, "namespace": self.namespace, "labels": {
+                "workflows.argoproj.io/configmap-type": "Cache"}}}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        found.setdefault("data", {})[key] = json.dumps({
+            "nodeID": node_id, "outputs": outputs, "creationTimestamp": now,
+            "lastHitTimestamp": now})
+        self.fake.put_object(found, "configmaps")
+
+
+def launcher_key(template: dict, inputs: dict) -> dict:
+    """What a key step's pod writes: kfdash's launcher run on its arguments as Argo fills
+    them in (``--cache-key-of``), for real."""
+    import tempfile
+
+    from pipelines.engines import kfdash_launcher
+
+    args = [INPUT_PARAMETER.sub(lambda m: inputs[m.group(1)], arg)
+            for arg in template["container"]["args"]]
+    with tempfile.TemporaryDirectory() as root:
+        key = kfdash_launcher.write_cache_key(kfdash_launcher.parse_args(args), root)
+    return {kfdash_launcher.CACHE_KEY: key}
 
 
 def wait_for_workflow(fake, run_id, namespace: str = "team-a", timeout: float = 10.0) -> dict:

@@ -193,6 +193,15 @@ def cached(counter: str, value: int = 4):
     read_dataset(data=data.outputs["data"]).after(again)
 
 
+@dsl.pipeline(name="memoized")
+def memoized(values: list = [1, 2], word: str = "hi", counter: str = ""):  # noqa: B006
+    with dsl.ParallelFor(values) as value:  # keys only known in the run: Argo memoizes
+        data = make_dataset(rows=value)
+        read_dataset(data=data.outputs["data"])
+    add(a=number(value=3).output).set_retry(2)  # known at submit (number's output once cached)
+    shout(word=word)
+
+
 @dsl.pipeline(name="failing")
 def failing():
     broken = boom(msg="on purpose")

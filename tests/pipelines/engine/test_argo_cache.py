@@ -7,6 +7,7 @@ parameter value runs everything, and a local-engine success never serves a clust
 
 import json
 import re
+import uuid
 import warnings
 from functools import partial
 
@@ -24,6 +25,7 @@ from pipelines.engines.argo_cache import (
     usable,
 )
 from pipelines.engines.argo_compile import S3Repository, compile_v2_workflow
+from pipelines.engines.argo_compile_cache import CACHE_CONFIG_MAP
 from pipelines.engines.argo_manifests import validate_workflow
 from pipelines.engines.argo_names import EXECUTOR_OUTPUT
 from pipelines.engines.executor_protocol import component_parts
@@ -261,11 +263,17 @@ def produce(ran: list[str], name: str, inputs: dict) -> dict:
     if component == "count-run":
         return {"Output": str(int(inputs["value"]) * 2)}
     if component == "make-dataset":
-        rows = int(inputs["rows"])
+        rows = int(float(inputs["rows"]))  # a list parameter's items may come as 1.0
+        pod = uuid.uuid4().hex  # each execution's outputs have URIs of their own
         return {EXECUTOR_OUTPUT: json.dumps({
-            "data": [{"name": "data", "uri": "", "metadata": {"rows": rows}}],
-            "metrics": [{"name": "metrics", "uri": "", "metadata": {"accuracy": 0.75,
-                                                                    "rows": rows}}]})}
+            "data": [{"name": "data", "uri": f"s3://mlpipeline/{pod}/data.tgz",
+                      "metadata": {"rows": rows}}],
+            "metrics": [{"name": "metrics", "uri": f"s3://mlpipeline/{pod}/metrics.tgz",
+                         "metadata": {"accuracy": 0.75, "rows": rows}}]})}
+    if component == "number":
+        return {"Output": inputs["value"]}
+    if component == "add":
+        return {"Output": str(int(inputs["a"]) + int(inputs.get("b", "1")))}
     if component == "read-dataset":  # rows lines, plus rows * 100 from the metadata
         report = json.loads(inputs["kfdash-metadata-data"])
         return {"Output": str(report["data"][0]["metadata"]["rows"] * 101)}
@@ -303,27 +311,32 @@ def test_a_second_identical_run_is_served_from_the_first_ones_steps(
     assert set(keys) == {"count-run", "make-dataset"}  # the inputs known at submit
     old = tasks_of(first)
     assert old["count-run"].cache_key == keys["count-run"]
-    assert old["count-run-2"].cache_key == ""
+    # The others' keys were worked out in the run, for Argo to memoize them by.
+    assert re.fullmatch(r"[0-9a-f]{64}", old["count-run-2"].cache_key)
+    assert re.fullmatch(r"[0-9a-f]{64}", old["read-dataset"].cache_key)
 
     second, workflow, ran, controller = play(argo_cluster, owner, profile, package, steps=2)
     # The served tasks' rows come as soon as the Workflow runs.
     wait_until(lambda: {t.node_id for t in tasks_of(second).values()
-                        if t.state == TaskState.CACHED} == {"count-run", "make-dataset"},
+                        if t.state == TaskState.CACHED} == {
+                            "count-run", "count-run-2", "make-dataset"},
                what="the CACHED rows")
     controller.run()
     second = wait_for(second)
     assert second.state == RunState.SUCCEEDED, second.error
-    assert sorted(ran) == ["count-run-2", "read-dataset"]
-    assert set(dag_tasks(workflow)) == {"count-run-2", "read-dataset"}
-    assert parameters_of(dag_tasks(workflow)["count-run-2"])["value"] == "8"
+    # count-run-2's inputs are known at submit now, and its key is the one the first run
+    # worked out in its pod: the same function, the same typed inputs.
+    assert ran == ["read-dataset"]
+    assert set(dag_tasks(workflow)) == {"read-dataset"}
     assert annotation(workflow, CACHED_ANNOTATION) == {
-        "count-run": str(old["count-run"].pk), "make-dataset": str(old["make-dataset"].pk)}
+        "count-run": str(old["count-run"].pk), "count-run-2": str(old["count-run-2"].pk),
+        "make-dataset": str(old["make-dataset"].pk)}
     new = tasks_of(second)
-    for node_id in ("count-run", "make-dataset"):
+    for node_id in ("count-run", "count-run-2", "make-dataset"):
         assert new[node_id].state == TaskState.CACHED
         assert new[node_id].cached_from_id == old[node_id].pk
         assert new[node_id].outputs == old[node_id].outputs
-        assert new[node_id].cache_key == keys[node_id]
+        assert new[node_id].cache_key == old[node_id].cache_key
         assert new[node_id].runtime["cached_from_run"] == str(first.pk)
     # read-dataset read the recorded artifact and its metadata (4 rows → 404).
     assert new["read-dataset"].outputs["parameters"]["Output"] == "404"
@@ -334,8 +347,7 @@ def test_a_second_identical_run_is_served_from_the_first_ones_steps(
             Artifact.objects.filter(task=old["make-dataset"]).values_list("name", "uri")))
     assert retrying(lambda: {(m.name, m.value) for m in RunMetric.objects.filter(
         run=second)}) == {("accuracy", 0.75), ("rows", 4.0)}
-    # Its inputs were known at submit this time: count-run-2 can serve the next runs.
-    assert new["count-run-2"].cache_key != "" and new["read-dataset"].cache_key != ""
+    assert new["read-dataset"].cache_key != ""
 
     # Caching off for the run: everything runs (and records its keys).
     third, workflow, ran, _ = play(argo_cluster, owner, profile, package, caching=False)
@@ -353,7 +365,8 @@ def test_a_second_identical_run_is_served_from_the_first_ones_steps(
     served = tasks_of(fifth)
     assert {n for n, t in served.items() if t.state == TaskState.CACHED} == {
         "count-run", "count-run-2", "make-dataset"}
-    assert served["count-run-2"].cached_from_id == new["count-run-2"].pk
+    assert served["count-run-2"].cached_from_id in (old["count-run-2"].pk,
+                                                    new["count-run-2"].pk)
 
 
 @pytest.fixture
@@ -376,3 +389,76 @@ def test_a_local_engine_success_never_serves_an_argo_run(
     assert annotation(workflow, CACHED_ANNOTATION) is None
     assert sorted(ran) == sorted(CACHED_STEPS)
     assert not any(t.cached_from_id for t in tasks_of(run).values())
+
+
+def memo_entries(cluster, namespace: str) -> dict:
+    found = cluster.get_object("configmaps", CACHE_CONFIG_MAP, namespace)
+    assert found["metadata"]["labels"] == {"workflows.argoproj.io/configmap-type": "Cache"}
+    return {key: json.loads(entry) for key, entry in found["data"].items()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_argo_memoizes_the_steps_only_the_run_can_key(argo_cluster, owner, profile,
+                                                      kfp2_package):
+    """Steps in a loop: their keys come from a key step each, Argo memoizes them in the
+    namespace's ConfigMap, and a second run is served from it (no pods), shown Cached."""
+    package = kfp2_package("memoized")
+    first, workflow, ran, _ = play(argo_cluster, owner, profile, package)
+    assert sorted(ran) == ["add", "make-dataset", "make-dataset", "number", "read-dataset",
+                           "read-dataset", "shout"]
+    templates = {t["name"]: t for t in workflow["spec"]["templates"]}
+    memoized = {name for name, t in templates.items() if "memoize" in t}
+    assert memoized == {"make-dataset-run", "read-dataset-run"}
+    assert templates["make-dataset-run"]["memoize"] == {
+        "key": "{{inputs.parameters.kfdash-cache-key}}", "maxAge": "",
+        "cache": {"configMap": {"name": "kfdash-cache"}}}
+    assert "retryStrategy" in templates["add"] and "memoize" not in templates["add"]
+    old = tasks_of(first)
+    keys = {node_id: old[node_id].cache_key for node_id in
+            ("make-dataset.0", "make-dataset.1", "read-dataset.0", "read-dataset.1")}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", key) for key in keys.values())
+    assert len(set(keys.values())) == 4
+    assert set(memo_entries(argo_cluster, profile.name)) == set(keys.values())
+
+    second, workflow, ran, _ = play(argo_cluster, owner, profile, package)
+    # The loop's steps from Argo's cache, number and shout at submit; add retries, which
+    # Argo's memoization does not take, so its first run left no key: it runs, and keys.
+    assert ran == ["add"]
+    new = tasks_of(second)
+    for node_id, key in keys.items():
+        assert new[node_id].state == TaskState.CACHED, node_id
+        assert new[node_id].cache_key == key
+        assert new[node_id].cached_from_id == old[node_id].pk
+        assert new[node_id].outputs == old[node_id].outputs
+    assert new["read-dataset.1"].outputs["parameters"]["Output"] == "202"
+    assert retrying(lambda: set(Artifact.objects.filter(
+        task=new["make-dataset.0"]).values_list("name", "uri"))) == retrying(lambda: set(
+            Artifact.objects.filter(task=old["make-dataset.0"]).values_list("name", "uri")))
+
+    _, _, ran, _ = play(argo_cluster, owner, profile, package, values=[1, 3])
+    assert sorted(ran) == ["make-dataset", "read-dataset"]  # 1 from the cache, 3 anew
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_step_that_fails_fails_its_task_saying_why(argo_cluster, owner, profile,
+                                                         kfp2_package):
+    run = Run.start(profile, owner, name="memo", loaded=load(kfp2_package("memoized")),
+                    parameters={"values": [1]})
+    Controller(argo_cluster, run.pk, namespace=profile.name,
+               fail=lambda name, attempt: name == "cache-key").run()
+    run = wait_for(run)
+    assert run.state == RunState.FAILED
+    failed = tasks_of(run)["make-dataset.0"]
+    assert failed.state == TaskState.FAILED
+    assert failed.error == ("kfdash could not work out the step's cache key: "
+                            "Error (exit code 1)")
+
+
+@pytest.mark.parametrize("caching", [False])
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_memoized_when_caching_is_off(argo_cluster, owner, profile,
+                                                 kfp2_package, caching):
+    _, workflow, ran, _ = play(argo_cluster, owner, profile, kfp2_package("memoized"),
+                               caching=caching)
+    assert not any("memoize" in t for t in workflow["spec"]["templates"])
+    assert len(ran) == 7

@@ -179,11 +179,37 @@ def launcher(args: list[str], root: Path, mounts: str = "", **kwargs):
     (["--parameter", "n", "STRING", "x"], "no program"),
     (["--output-parameter", "x", "../x", "STRING", "--", "true"], "'../x' is not a file name"),
     (["--", "echo", "{{$.pipeline_job_name}}"], "no value for the placeholder"),
+    (["--cache-key-of", "{not json", "--"], "--cache-key-of takes the component as JSON"),
+    (["--cache-key-of", "{}", "--input-artifact", "d", "d", "system.Dataset", "data", "{}",
+      "--"], "--input-artifact d: its producer reported no URI"),
 ])
 def test_it_refuses_bad_arguments_clearly(tmp_path, args, message):
     done = launcher(args, tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("kfdash_launcher: error: ") and message in done.stderr
+
+
+def test_its_cache_key_is_kfdashs_for_the_same_inputs(tmp_path):
+    """``--cache-key-of`` in a pod and ``caching.key`` at submit give one key: parameters
+    typed from Argo's text, an artifact known by the URI its producer reported."""
+    from pipelines.engines import caching
+
+    component = {"component": {"executorLabel": "exec-train"},
+                 "executor": {"container": {"image": "python:3.11", "command": ["train"]}}}
+    uri = "s3://mlpipeline/artifacts/team-a/wf/pod-7/data.tgz"
+    report = json.dumps({"data": [{"name": "data", "uri": uri, "metadata": {"rows": 3}}]})
+    done = launcher(["--cache-key-of", json.dumps(component),
+                     "--parameter", "epochs", "NUMBER_INTEGER", "3",
+                     "--parameter", "rate", "NUMBER_DOUBLE", "0.5",
+                     "--parameter", "names", "LIST", '["a","b"]',
+                     "--parameter", "fast", "BOOLEAN", "true",
+                     "--input-artifact", "data", "data", "system.Dataset@0.0.1", "data", report,
+                     "--"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    key = (tmp_path / "outputs" / "parameters" / kfdash_launcher.CACHE_KEY).read_text()
+    assert key == caching.key(component, {"epochs": 3, "rate": 0.5, "names": ["a", "b"],
+                                          "fast": True}, {"data": [{"uri": uri}]})
+    assert f"kfdash_launcher: cache key {key}" in done.stderr
 
 
 def test_it_fails_a_step_that_did_not_write_an_output_parameter(tmp_path):
