@@ -42,6 +42,10 @@ The Workflow's shape, which the watcher (``argo_status.py``) relies on:
   and dependencies on it are dropped. They are outside loops and conditions, and never all
   of a DAG's tasks (Argo refuses an empty DAG): ``argo_cache`` guarantees both. The engine
   lists them in the annotation ``kfdash.io/cached``.
+- A task Argo memoizes (``memoized``: caching on, its key only known in the run) runs a
+  wrapper DAG template instead of its container template: ``cache-key`` (a step that
+  works out its key) then ``run`` (its container template, memoized under that key), with
+  the task's own inputs and outputs (``argo_compile_cache.py``).
 - A step's kfp-kubernetes settings (the package's platform spec: secrets, volumes, node
   selectors…) are applied to its container template by ``argo_platform.py``, or refused.
 
