@@ -21,9 +21,10 @@ test: setup-dev system-deps
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Everything but the browser journeys, for a quick loop while coding.
+# Everything but the browser journeys and the slow tests (the API fuzz test), for a quick
+# loop while coding; `make test` runs them all.
 test-fast: setup-dev
-	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check .

@@ -95,8 +95,12 @@ def check_destination(url: str) -> None:
     shared cluster's metadata service and internal services must not be reachable
     through kfdash). A host re-resolving differently between this check and the request
     is not prevented; the check stops the plain cases."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        web = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # urlsplit refuses some, e.g. "http://[x" (an unclosed IPv6 host)
+        web = False
+    if not web:
         raise PackageUnavailable(f"The package URL should be an http:// or https:// URL, "
                                  f"not {url!r}.")
     if settings.KFDASH_FETCH_PRIVATE_URLS:

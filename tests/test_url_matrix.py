@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 # URLs anyone may open: probes, the login flow, the API schema's own auth aside.
 PUBLIC = {"healthz", "readyz", "login", "logout", "oidc_authentication_init",
           "oidc_authentication_callback", "oidc_logout", "api-schema", "api-docs",
-          "kfp2-healthz", "kfp1-healthz", "kfp-not-found"}
+          "kfp2-healthz", "kfp1-healthz", "kfp-not-found", "api-not-found"}
 # URLs about the caller's own account: any logged-in user may use them, and they
 # never show anyone else's data (tested in their own test files).
 OWN_ACCOUNT = {"home", "register", "memberships", "switch-namespace", "tokens",

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dashboard.api import views
@@ -31,4 +31,6 @@ urlpatterns = [
          notebook_views.VolumeDetailView.as_view(), name="api-volume"),
     path("v1/tokens", views.TokenListView.as_view(), name="api-tokens"),
     path("v1/tokens/<int:token_id>", views.TokenDetailView.as_view(), name="api-token"),
+    # Anything else (a mistyped path, a token id that is not a number): a JSON 404.
+    re_path(r"^[\s\S]*$", views.not_found, name="api-not-found"),
 ]

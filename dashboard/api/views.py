@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -11,8 +13,16 @@ from rest_framework.views import APIView
 
 from dashboard import access
 from dashboard.api import serializers as s
+from dashboard.api.errors import error_body
 from dashboard.choices import Role
 from dashboard.models import ApiToken, Contributor, Profile
+
+
+@csrf_exempt  # it changes nothing; a POST to a mistyped path gets this 404, not a CSRF page
+def not_found(request, *args, **kwargs):
+    """Unknown paths under /api/ and /apis/ answer with the APIs' error body, not with an
+    HTML page (the KFP server does the same)."""
+    return JsonResponse(error_body(f"No such API path: {request.path}", 404), status=404)
 
 
 def roles_of(user) -> dict[str, Role]:
@@ -79,7 +89,7 @@ class ContributorListView(APIView):
         return Response(s.ContributorSerializer(
             contributors, many=True, context={"profile": profile}).data)
 
-    @extend_schema(request=s.ContributorSerializer, responses=s.ContributorSerializer)
+    @extend_schema(request=s.ContributorSerializer, responses={201: s.ContributorSerializer})
     def post(self, request, namespace):
         """Add a contributor, or change their role (admins of the namespace only)."""
         profile = access.get_namespace(request.user, namespace, Role.ADMIN)

@@ -7,6 +7,7 @@ reference suggests while keeping ``<…>`` routes that the URL tests can fill in
 
 from django.urls import path, re_path, register_converter
 
+from dashboard.api.views import not_found
 from pipelines.api import artifacts, recurring, run_nodes, runs, runs_v1, views
 
 
@@ -106,5 +107,5 @@ urlpatterns = [
     path("v1alpha1/runs/<kfpid:run_id>/nodes/<path:node_id>/log", run_nodes.NodeLog.as_view(),
          name="kfp-run-node-log"),
     # Anything else under /apis/: a KFP-shaped 404, never an HTML page.
-    re_path(r"^[\s\S]*$", views.not_found, name="kfp-not-found"),  # newlines too
+    re_path(r"^[\s\S]*$", not_found, name="kfp-not-found"),  # newlines too
 ]

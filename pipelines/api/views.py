@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.db.models.fields.json import KeyTransform
-from django.http import JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -31,7 +29,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dashboard.api.errors import error_body
 from dashboard.choices import Role
 from pipelines.api import scoping
 from pipelines.api import serializers as s
@@ -190,12 +187,6 @@ class HealthzV1(APIView):
 @extend_schema_view(get=extend_schema(auth=[], responses=s.HealthzV2Serializer))
 class HealthzV2(HealthzV1):
     answer = {"multi_user": True, "pipeline_store": "database"}
-
-
-@csrf_exempt  # it changes nothing; a POST to a mistyped path gets this 404, not a CSRF page
-def not_found(request, *args, **kwargs):
-    """Unknown paths under /apis/ answer like the KFP server, not with an HTML page."""
-    return JsonResponse(error_body(f"No such API path: {request.path}", 404), status=404)
 
 
 # --- experiments -----------------------------------------------------------------------------

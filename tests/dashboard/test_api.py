@@ -177,6 +177,31 @@ def test_it_serves_an_openapi_schema(api, owner):
     assert "/api/v1/namespaces/{namespace}/contributors" in schema["paths"]
 
 
+def openapi(client) -> dict:
+    return client.get("/api/schema?format=json").json()
+
+
+def test_its_schema_documents_the_201_of_adding_a_contributor(api, owner, profile):
+    """Found by the API fuzz test: the schema said 200."""
+    client = api(owner)
+    response = client.post("/api/v1/namespaces/team-a/contributors",
+                           {"email": "dev@example.com", "role": "edit"}, format="json")
+    assert response.status_code == 201
+    operation = openapi(client)["paths"]["/api/v1/namespaces/{namespace}/contributors"]["post"]
+    assert "201" in operation["responses"] and "200" not in operation["responses"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/tokens/null,null"])
+def test_it_answers_unknown_api_paths_with_a_json_404(api, owner, path):
+    """Found by the API fuzz test: a token id that is no number got Django's HTML 404."""
+    for client in (api(owner), APIClient()):
+        for method in (client.get, client.post, client.delete):
+            response = method(path)
+            assert response.status_code == 404
+            assert response.json() == {"error": f"No such API path: {path}", "code": 5,
+                                       "message": f"No such API path: {path}", "details": []}
+
+
 def test_it_serves_swagger_ui_from_local_assets(client, db):
     page = client.get("/api/docs")
     assert page.status_code == 200

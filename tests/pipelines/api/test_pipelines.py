@@ -173,6 +173,16 @@ def test_it_stores_nothing_when_the_url_fails(api, member, profile, package_serv
     assert not Pipeline.objects.exists()
 
 
+def test_it_refuses_a_url_that_does_not_parse_with_400(api, member, profile):
+    """Found by the API fuzz test: urlsplit raises on an unclosed IPv6 host (was a 500)."""
+    response = api(member).post(f"{V2}/create", {
+        "pipeline": {"display_name": "x"},
+        "pipeline_version": {"package_url": {"pipeline_url": "https://[oops/p.yaml"}}},
+        format="json")
+    assert response.status_code == 400 and "http:// or https://" in response.json()["message"]
+    assert not Pipeline.objects.exists()
+
+
 # --- read --------------------------------------------------------------------------------------
 
 
