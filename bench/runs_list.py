@@ -6,13 +6,14 @@ Everything runs in-process against a throwaway SQLite database in a temporary
 empty database of its own), with Django's test client logged in as the namespace's
 owner. Server time is the wall time around ``client.get``.
 
-The runs are bulk-created as the engines leave them: each keeps its own copy of a
-3-task pipeline compiled in-process with the installed kfp SDK (``document`` ~5 kB of
-IR, ``graph`` ~6 kB), three parameters, three tasks, three metrics of its evaluate
-step (``accuracy``, ``loss``, ``f1``), a state (mostly succeeded, some failed,
-canceled, running, pending) with its history, in one of three experiments; two thirds
-were started from a stored pipeline version, a third from an uploaded package; one in
-fifty is archived. Created five minutes apart (five weeks of runs).
+The runs are bulk-created by ``pipelines/demo.py`` (as ``manage.py seed_demo`` makes
+them), unfinished ones included: each keeps its own copy of a 3-task pipeline compiled
+in-process with the installed kfp SDK (``document`` ~5 kB of IR, ``graph`` ~6 kB),
+three parameters, three tasks, three metrics of its evaluate step (``accuracy``,
+``loss``, ``f1``), a state (mostly succeeded, some failed, canceled, running, pending)
+with its history, in one of three experiments; two thirds were started from a stored
+pipeline version, a third from an uploaded package; one in fifty is archived. Created
+five minutes apart (five weeks of runs).
 
 Measured: the API lists (first page of 100, the page after following
 ``next_page_token`` five times, ``sort_by=created_at desc``, a filter on state, the v1
@@ -25,20 +26,15 @@ how many full (generation 2) garbage collections ran during its repeats.
     .venv/bin/python bench/runs_list.py [-n 30]
 """
 
-# No "from __future__ import annotations": kfp reads the components' annotations as types.
 import argparse
 import gc
 import json
 import os
 import platform
-import random
 import shutil
 import sys
 import tempfile
 import time
-import uuid
-import warnings
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -56,56 +52,14 @@ django.setup()
 
 import kfp  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
-from django.utils import timezone  # noqa: E402
-from kfp import compiler, dsl  # noqa: E402
 from measure import Table, get, measure_get  # noqa: E402  (bench/measure.py)
 
 RUNS = 10_000
 PAGE = 100  # the API's page size here (the HTML list shows 20)
 HOST = "localhost"
-IMAGE = "python:3.11"
-# Run states, weighted roughly as a busy namespace has them.
-STATES = [("SUCCEEDED", 70), ("FAILED", 12), ("CANCELED", 5), ("RUNNING", 5),
-          ("PENDING", 3), ("SKIPPED", 3), ("CANCELING", 1), ("PAUSED", 1)]
-FINISHED = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
-STARTED = FINISHED | {"RUNNING", "CANCELING", "PAUSED"}
-OPTIMIZERS = ["adam", "sgd", "rmsprop", "adamw"]
-
-
-# --- the pipeline every run keeps a copy of ------------------------------------------------
-
-@dsl.component(base_image=IMAGE)
-def preprocess(rows: int) -> int:
-    return rows // 2
-
-
-@dsl.component(base_image=IMAGE)
-def train(rows: int, learning_rate: float, epochs: int, optimizer: str) -> float:
-    return learning_rate * epochs * rows
-
-
-@dsl.component(base_image=IMAGE)
-def evaluate(score: float) -> float:
-    return score
-
-
-@dsl.pipeline(name="train-and-evaluate", description="preprocess, train, evaluate")
-def train_pipeline(learning_rate: float = 0.01, epochs: int = 10, optimizer: str = "adam"):
-    rows = preprocess(rows=1000)
-    model = train(rows=rows.output, learning_rate=learning_rate, epochs=epochs,
-                  optimizer=optimizer)
-    evaluate(score=model.output)
-
-
-def compiled() -> bytes:
-    path = DATA / "train-and-evaluate.yaml"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        compiler.Compiler().compile(train_pipeline, str(path))
-    return path.read_bytes()
 
 
 def api_rows(response) -> int:
@@ -114,85 +68,6 @@ def api_rows(response) -> int:
 
 def html_rows(response) -> int:
     return response.content.count(b"<tr data-run=")
-
-
-# --- the data ---------------------------------------------------------------------------
-
-def bulk_runs(profile, user, experiments, versions, loaded) -> None:
-    """RUNS runs with three tasks and three metrics each, created five minutes apart, in
-    one transaction."""
-    from pipelines.models import Run, RunMetric, RunTask
-
-    rng = random.Random(20261130)
-    states = [state for state, weight in STATES for _ in range(weight)]
-    spec = loaded.spec
-    graph = spec.to_dict()
-    task_ids = [task.id for task in spec.tasks]  # preprocess, train, evaluate
-    sources = [{"format": v.format, "document": v.document, "platform_spec": v.platform_spec,
-                "graph": v.graph, "pipeline_id": v.pipeline_id, "pipeline_version_id": v.pk}
-               for v in versions]
-    sources.append({"format": loaded.format, "document": loaded.document,
-                    "platform_spec": loaded.platform_spec, "graph": graph,
-                    "pipeline_id": None, "pipeline_version_id": None})
-    base = timezone.now() - timedelta(minutes=5 * RUNS)
-    runs, tasks, metrics = [], [], []
-    for i in range(RUNS):
-        created = base + timedelta(minutes=5 * i, seconds=rng.randint(0, 59))
-        state = rng.choice(states)
-        started = created + timedelta(seconds=rng.uniform(1, 20)) if state in STARTED else None
-        finished = (started + timedelta(seconds=rng.uniform(30, 3600))
-                    if state in FINISHED else None)
-        history = [{"update_time": _iso(created), "state": "PENDING"}]
-        if started:
-            history.append({"update_time": _iso(started), "state": "RUNNING"})
-        error = ""
-        if finished:
-            if state == "FAILED":
-                error = f"The step train failed: exit code {rng.choice([1, 137, 2])}."
-            entry = {"update_time": _iso(finished), "state": state}
-            if error:
-                entry["error"] = error
-            history.append(entry)
-        elif state not in ("PENDING", "RUNNING"):
-            history.append({"update_time": _iso(started), "state": state})
-        source = sources[i % len(sources)]
-        run = Run(
-            id=uuid.uuid4(), profile=profile, experiment=experiments[i % len(experiments)],
-            name=f"{rng.choice(['train', 'tune', 'nightly'])}-{i:05d}",
-            description=f"bulk run number {i}", **source,
-            parameters={"learning_rate": round(rng.uniform(0.0001, 0.1), 5),
-                        "epochs": rng.choice([5, 10, 20, 50]),
-                        "optimizer": rng.choice(OPTIMIZERS)},
-            state=state, error=error, state_history=history, revision=len(history),
-            storage_state="ARCHIVED" if i % 50 == 7 else "AVAILABLE",
-            created_at=created, scheduled_at=created, started_at=started,
-            finished_at=finished, created_by=user)
-        runs.append(run)
-        evaluate_task = None
-        for n, task_id in enumerate(task_ids):
-            task_state = (state if state in FINISHED and n == len(task_ids) - 1
-                          else "SUCCEEDED" if finished else "RUNNING" if started else "PENDING")
-            task = RunTask(
-                id=uuid.uuid4(), run=run, node_id=task_id, spec_id=task_id,
-                display_name=task_id, state=task_state, attempts=1 if started else 0,
-                image=IMAGE, created_at=created, started_at=started, finished_at=finished,
-                revision=run.revision)
-            tasks.append(task)
-            evaluate_task = task
-        accuracy = min(0.999, max(0.3, rng.gauss(0.82, 0.07)))
-        for name, value in (("accuracy", accuracy),
-                            ("loss", max(0.001, (1 - accuracy) * rng.uniform(0.8, 1.6))),
-                            ("f1", max(0.0, accuracy - rng.uniform(0.0, 0.08)))):
-            metrics.append(RunMetric(run=run, task=evaluate_task, name=name,
-                                     value=round(value, 4)))
-    with transaction.atomic():
-        Run.objects.bulk_create(runs, batch_size=500)
-        RunTask.objects.bulk_create(tasks, batch_size=1000)
-        RunMetric.objects.bulk_create(metrics, batch_size=1000)
-
-
-def _iso(when) -> str:
-    return when.isoformat().replace("+00:00", "Z")
 
 
 def main() -> None:
@@ -206,37 +81,24 @@ def main() -> None:
 
     began_all = time.perf_counter()
     call_command("migrate", verbosity=0)
-    from dashboard.models import Profile, User
-    from pipelines.models import Experiment, Pipeline, Run
-    from pipelines.specs import load
+    from pipelines import demo
+    from pipelines.models import Run
 
-    user = User.objects.create_user("bench@example.com", "bench-password-0123456789")
-    profile = Profile.register("bench", user)
+    profile, user, _ = demo.namespace_for("bench", "bench@example.com")
     client = Client(HTTP_HOST=HOST)
     client.force_login(user)
     ns = profile.name
     table = Table()
 
-    source = compiled()
-    loaded = load(source)
-    version = Pipeline.upload(profile, "train-and-evaluate", loaded, user)
-    second = version.pipeline.add_version(loaded, user, "v2")
-    experiments = [Experiment.default_for(profile, user),
-                   Experiment.create(profile, "tuning", user),
-                   Experiment.create(profile, "nightly", user)]
-    document_size = len(json.dumps(loaded.document))
-    graph_size = len(json.dumps(loaded.spec.to_dict()))
-
-    began = time.perf_counter()
-    bulk_runs(profile, user, experiments, [version, second], loaded)
-    bulk_seconds = time.perf_counter() - began
+    seeded = demo.seed_runs(profile, user, RUNS, unfinished=True)
+    experiments = seeded.experiments
     gc.collect()  # the seeding's objects are gone: the heap is a server's, not the seeder's
-    with connection.cursor() as cursor:  # fresh statistics, as a live database would have
-        cursor.execute("ANALYZE")
     available = Run.objects.filter(profile=profile).available().count()
-    print(f"bulk-created {RUNS:,} runs ({available:,} not archived), {3 * RUNS:,} tasks and "
-          f"{3 * RUNS:,} metrics in {bulk_seconds:.1f} s; each run's document "
-          f"{document_size / 1024:.1f} KiB, graph {graph_size / 1024:.1f} KiB")
+    sample = Run.objects.filter(profile=profile).first()
+    print(f"bulk-created {RUNS:,} runs ({available:,} not archived), {seeded.tasks:,} tasks "
+          f"and {seeded.metrics:,} metrics in {seeded.seconds:.1f} s (pipeline compiled "
+          f"included); each run's document {len(json.dumps(sample.document)) / 1024:.1f} KiB, "
+          f"graph {len(json.dumps(sample.graph)) / 1024:.1f} KiB")
 
     # One recent run, started from an uploaded package (so v2 answers with its pipeline_spec).
     run = Run.objects.light().filter(profile=profile, pipeline_version=None,
@@ -292,7 +154,7 @@ def main() -> None:
           f"{connection.Database.sqlite_version if connection.vendor == 'sqlite' else ''}")
     print("load average (1, 5, 15 min) at the end: "
           + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
-    print(f"bulk-created {RUNS:,} runs in {bulk_seconds:.1f} s; whole run "
+    print(f"bulk-created {RUNS:,} runs in {seeded.seconds:.1f} s; whole run "
           f"{time.perf_counter() - began_all:.0f} s")
     print()
     print(table.markdown())
