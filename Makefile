@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-fast lint setup setup-dev system-deps migrate clean vendor
+.PHONY: run test test-fast bench lint setup setup-dev system-deps migrate clean vendor
 
 run: setup migrate
 	$(BIN)/python manage.py bootstrap
@@ -25,6 +25,14 @@ test: setup-dev system-deps
 # loop while coding; `make test` runs them all.
 test-fast: setup-dev
 	$(BIN)/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+# Every benchmark in bench/, one after another (tens of minutes; each prints its table,
+# to compare with bench/RESULTS.md). Never part of the tests.
+BENCHMARKS := local_engine pipelines runs_list vs_mlflow live_updates argo_record \
+	notebook_spawn notebook_proxy
+bench: setup-dev
+	set -e; for name in $(BENCHMARKS); do echo "== bench/$$name.py"; \
+		$(BIN)/python bench/$$name.py; done
 
 lint: setup-dev
 	$(BIN)/ruff check .
