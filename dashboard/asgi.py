@@ -11,8 +11,10 @@ django_application = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs settings loaded)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from dashboard.auth.header import TrustedHeaderWebsocketMiddleware  # noqa: E402
+from dashboard.body_limit import BODY_SLACK, limit_bodies  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from notebooks.proxy import PREFIX as NOTEBOOK_PREFIX  # noqa: E402
 from notebooks.proxy import proxy as notebook_proxy  # noqa: E402
@@ -78,7 +80,8 @@ async def lifespan(scope, receive, send):
 application = ProtocolTypeRouter(
     {
         "lifespan": lifespan,
-        "http": notebooks_to(notebook_proxy, django_application),
+        "http": notebooks_to(notebook_proxy, limit_bodies(
+            django_application, settings.KFDASH_MAX_PIPELINE_BYTES + BODY_SLACK)),
         "websocket": notebooks_to(
             AllowedHostsOriginValidator(notebook_proxy),
             AllowedHostsOriginValidator(AuthMiddlewareStack(

@@ -24,11 +24,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dashboard.api.parsers import JSONParser
 from dashboard.choices import Role
 from pipelines.api import scoping
 from pipelines.api import serializers as s
@@ -66,6 +67,11 @@ class StoreUnavailable(exceptions.APIException):
 class InvalidArgument(exceptions.APIException):
     status_code = 400
     default_code = "invalid_argument"
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_code = "length_required"
 
 
 class KfpView(APIView):
@@ -486,7 +492,10 @@ class UploadView(KfpView):
 
     def loaded(self, request):
         length = request.META.get("CONTENT_LENGTH") or ""
-        if length.isdigit() and int(length) > max_bytes() + MULTIPART_SLACK:
+        if not length.isdigit():  # a chunked body: Django and DRF read it as empty
+            raise LengthRequired("Send the upload with a Content-Length header; kfdash does "
+                                 "not read chunked request bodies.")
+        if int(length) > max_bytes() + MULTIPART_SLACK:
             raise too_large(int(length))  # refused before the body is parsed
         upload = request.FILES.get("uploadfile")
         if upload is None:

@@ -28,8 +28,8 @@ def load(data: bytes, max_bytes: int | None = None) -> LoadedPipeline:
     """An uploaded package: YAML or JSON, or a .tar.gz/.zip holding one such file. Files and
     archives may unpack to at most ``max_bytes`` (default: the KFDASH_MAX_PIPELINE_BYTES
     setting)."""
-    text, filename = sniff.unpack(data, max_bytes)
-    documents = yaml_safe.parse(text)
+    content, text, filename = sniff.unpack(data, max_bytes)
+    documents = yaml_safe.parse(text, utf8=content)
     if len(documents) == 2 and documents[1] is None:  # a trailing "---"
         documents.pop()
     if not documents or documents[0] is None:
@@ -43,7 +43,7 @@ def load_document(document: dict) -> LoadedPipeline:
     The v2 SDK nests a multi-document package as ``{"pipeline_spec": …, "platform_spec": …}``."""
     if not isinstance(document, dict):
         raise SpecError(f"The pipeline should be a mapping, not {fields.kind_of(document)}")
-    yaml_safe.check_depth(document)
+    yaml_safe.check_shape(document)
     platform_spec = None
     if "pipeline_spec" in document and "pipelineInfo" not in document:
         platform_spec = document.get("platform_spec")

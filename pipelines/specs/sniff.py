@@ -21,8 +21,9 @@ def max_pipeline_bytes() -> int:
     return getattr(settings, "KFDASH_MAX_PIPELINE_BYTES", DEFAULT_MAX_BYTES)
 
 
-def unpack(data: bytes, max_bytes: int | None = None) -> tuple[str, str]:
-    """The pipeline file's text and its archive member name ("" for a plain file)."""
+def unpack(data: bytes, max_bytes: int | None = None) -> tuple[bytes, str, str]:
+    """The pipeline file's bytes, its text and its archive member name ("" for a plain
+    file)."""
     limit = max_pipeline_bytes() if max_bytes is None else max_bytes
     if not data:
         raise SpecError("The file is empty")
@@ -34,7 +35,7 @@ def unpack(data: bytes, max_bytes: int | None = None) -> tuple[str, str]:
         if len(data) > limit:
             raise SpecError(f"The file is larger than {limit} bytes")
         content, filename = data, ""
-    return decode(content, filename), filename
+    return content, decode(content, filename), filename
 
 
 def decode(content: bytes, filename: str = "") -> str:
@@ -42,7 +43,7 @@ def decode(content: bytes, filename: str = "") -> str:
     where = f"Archive member '{filename}'" if filename else "The file"
     if content.startswith(b"\xef\xbb\xbf"):
         content = content[3:]
-    if not content.strip():
+    if not content or content.isspace():  # not .strip(): that copies a 32 MB file
         raise SpecError(f"{where} is empty")
     try:
         return content.decode("utf-8")

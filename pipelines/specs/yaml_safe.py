@@ -2,14 +2,16 @@
 
 Safe loading alone still lets through alias bombs ("billion laughs": a few
 hundred bytes that expand to gigabytes when walked), nesting deep enough to
-overflow the stack, duplicate keys (YAML keeps the last one silently; in a DAG
-that hides a task) and values JSON cannot hold (timestamps, sets, bytes). kfp
-output uses none of these, so the caps are small.
+overflow the stack, a few megabytes of tiny values that take gigabytes once
+built (parsed YAML costs about 400 bytes a value), duplicate keys (YAML keeps the
+last one silently; in a DAG that hides a task) and values JSON cannot hold
+(timestamps, sets, bytes). kfp output uses none of these, so the caps are small.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -20,6 +22,9 @@ MAX_ALIASES = 100
 MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 100
 MAX_DOCUMENTS = 2  # the pipeline, then an optional platform spec (kfp-kubernetes)
+# Keys, items and scalars of all documents together. A 500-task pipeline from kfp 2 holds
+# about 41,000; 100,000 built from YAML take up to 70 MB and a second of the server's time.
+MAX_VALUES = 100_000
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -55,9 +60,15 @@ _Loader.add_constructor("tag:yaml.org,2002:binary", _refuse)
 _Loader.add_constructor("tag:yaml.org,2002:set", _refuse)
 
 
-def parse(text: str) -> list[Any]:
-    """The documents in ``text`` (at most two); JSON is read as JSON, anything else as YAML."""
+def parse(text: str, utf8: bytes | None = None) -> list[Any]:
+    """The documents in ``text`` (at most two); JSON is read as JSON, anything else as YAML.
+    ``utf8``, the same text as the bytes it was decoded from, is what libyaml reads if given:
+    from ``text`` it would first make a UTF-8 copy of it (32 MB more for a 32 MB upload)."""
+    source = text if utf8 is None else utf8
     if text.lstrip()[:1] in ("{", "["):
+        # Every value takes at least a byte of its own: only a longer text can hold too many.
+        if len(text) > MAX_VALUES and _json_values_at_most(text) > MAX_VALUES:
+            raise _too_many("The JSON")
         try:
             document = json.loads(text, object_pairs_hook=_json_object)
         except json.JSONDecodeError as exc:
@@ -65,31 +76,59 @@ def parse(text: str) -> list[Any]:
         except RecursionError as exc:
             raise SpecError(f"The JSON is nested more than {MAX_DEPTH} levels deep") from exc
         else:
-            check_depth(document)
+            check_shape(document)
             return [document]
         try:
-            return _parse_yaml(text)
+            return _parse_yaml(source)
         except SpecError:
             # Flow-style YAML starts like JSON too; if neither reads it, JSON's words fit better.
             raise SpecError(f"JSON syntax error at line {json_error.lineno}, column "
                             f"{json_error.colno}: {json_error.msg}") from json_error
-    return _parse_yaml(text)
+    return _parse_yaml(source)
 
 
-def check_depth(document: Any) -> None:
-    """Refuse a document nested more than MAX_DEPTH levels (walked without recursion)."""
-    stack = [(document, 1)]
+def check_shape(document: Any) -> None:
+    """Refuse a document nested more than MAX_DEPTH levels or holding more than MAX_VALUES
+    values, counted as the YAML scan counts them (walked without recursion)."""
+    stack, values = [(document, 1)], 0
     while stack:
         value, depth = stack.pop()
+        values += 1
         if isinstance(value, dict):
             children = value.values()
+            values += len(value)  # the keys
         elif isinstance(value, list):
             children = value
         else:
             continue
         if depth > MAX_DEPTH:
             raise SpecError(f"The document is nested more than {MAX_DEPTH} levels deep")
+        if values > MAX_VALUES:
+            raise _too_many("The document")
         stack.extend((child, depth + 1) for child in children)
+
+
+def _too_many(what: str, where: str = "") -> SpecError:
+    return SpecError(f"{what} holds more than {MAX_VALUES} values (keys, list items and "
+                     f"scalars){where}; a pipeline of 500 tasks holds about 41000")
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_values_at_most(text: str) -> int:
+    """As many values as the JSON text holds or more, counted without building any: one
+    for the top value, one for each comma (a list's values after its first), each "[" (a
+    list's first value) and two for each colon (a key and its value). For a text over the
+    cap, the commas, brackets and colons inside its strings are taken off again."""
+
+    def marks(part: str) -> int:
+        return part.count(",") + part.count("[") + 2 * part.count(":")
+
+    rough = 1 + marks(text)
+    if rough <= MAX_VALUES:
+        return rough
+    return rough - sum(marks(string.group()) for string in _JSON_STRING.finditer(text))
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict:
@@ -101,10 +140,10 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict:
     return result
 
 
-def _parse_yaml(text: str) -> list[Any]:
+def _parse_yaml(source: str | bytes) -> list[Any]:
     try:
-        _check_events(text)
-        return list(yaml.load_all(text, Loader=_Loader))
+        _check_events(source)
+        return list(yaml.load_all(source, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         raise SpecError(_describe(exc)) from exc
     except yaml.YAMLError as exc:
@@ -113,16 +152,20 @@ def _parse_yaml(text: str) -> list[Any]:
         raise SpecError(f"The YAML is nested more than {MAX_DEPTH} levels deep") from exc
 
 
-def _check_events(text: str) -> None:
+def _check_events(source: str | bytes) -> None:
     """One pass over the event stream, before anything is built: counts documents, nesting,
-    aliases and what the aliases would expand to (each anchor's size includes the aliases
-    inside it, so nine levels of nine aliases count as 9⁹ nodes, not 81), so a bomb is
-    refused without being expanded."""
+    values, aliases and what the aliases would expand to (each anchor's size includes the
+    aliases inside it, so nine levels of nine aliases count as 9⁹ nodes, not 81), so a bomb
+    is refused without being expanded."""
     sizes: dict[str, int] = {}  # anchor → nodes it stands for
     open_sizes, open_anchors = [0], [None]  # the collections being read, innermost last
-    aliases = expanded = documents = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    aliases = expanded = documents = values = 0
+    for event in yaml.parse(source, Loader=_Loader):
         kind = type(event)
+        if kind is yaml.ScalarEvent or kind in _OPENS:
+            values += 1
+            if values + expanded > MAX_VALUES:
+                raise _too_many("The YAML", f" by line {event.start_mark.line + 1}")
         if kind is yaml.ScalarEvent:
             open_sizes[-1] += 1
             if event.anchor:
