@@ -23,7 +23,8 @@ MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 100
 MAX_DOCUMENTS = 2  # the pipeline, then an optional platform spec (kfp-kubernetes)
 # Keys, items and scalars of all documents together. A 500-task pipeline from kfp 2 holds
-# about 41,000; 100,000 built from YAML take up to 70 MB and a second of the server's time.
+# about 41,000; 100,000 (some 1,200 tasks, already more than one Argo Workflow object can
+# hold in etcd) built from YAML take up to 70 MB and a second of the server's time.
 MAX_VALUES = 100_000
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
