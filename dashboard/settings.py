@@ -154,6 +154,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "dashboard.database_errors.DatabaseUnavailableMiddleware",  # last: sees views' errors
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -189,8 +190,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        "timeout": env.float("KFDASH_SQLITE_BUSY_TIMEOUT", default=20.0),
     }
+    # Past it a request answers 503 (dashboard/database_errors.py), not a long hang.
+    if DATABASES["default"]["OPTIONS"]["timeout"] <= 0:
+        raise ImproperlyConfigured("KFDASH_SQLITE_BUSY_TIMEOUT must be a positive number "
+                                   "of seconds.")
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -289,7 +289,10 @@ class Execution(Inputs):
             if broken is not None:
                 return self._skip(instance, "upstream",
                                   f"not run: {broken.row.display_name} {broken.state.lower()}")
-            if self.failure:
+            # failFast stops new steps, not the next attempt of one that ran: a retry
+            # goes on after a failure elsewhere (live ones never come back here; an
+            # attempt lost to a crash does, from resume_interrupted).
+            if self.failure and not instance.row.attempts:
                 return self._skip(instance, "upstream", f"not run: {self.failure}")
         if iteration:
             loop = instance.parent
