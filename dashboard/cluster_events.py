@@ -61,13 +61,14 @@ class EventWatcher(ListWatch):
         uid = metadata.get("uid") or f"{metadata.get('namespace')}/{metadata.get('name')}"
         if uid in self.seen:
             return
+        when = event_time(obj)
+        if when is None or when >= self.since:
+            profile = Profile.objects.filter(name=metadata.get("namespace")).first()
+            if profile is not None:
+                involved = (obj.get("involvedObject") or {}).get("name", "")
+                profile.record(None, VERB, describe(obj), involved[:255])
+        # Remembered once recorded: ListWatch applies an event again after a database
+        # error, and it must not find it already "seen" then.
         self.seen[uid] = None
         while len(self.seen) > REMEMBERED:
             self.seen.popitem(last=False)
-        when = event_time(obj)
-        if when is not None and when < self.since:
-            return
-        profile = Profile.objects.filter(name=metadata.get("namespace")).first()
-        if profile is not None:
-            involved = (obj.get("involvedObject") or {}).get("name", "")
-            profile.record(None, VERB, describe(obj), involved[:255])

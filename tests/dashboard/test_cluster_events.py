@@ -68,3 +68,29 @@ def test_warning_events_after_the_start_reach_the_feed_once(fake_kube, settings,
     assert sorted(feed(profile)) == [
         "Pod later-pod: FailedScheduling: 0/3 nodes are available: Insufficient cpu.",
         "Pod pending-pod: FailedScheduling: 0/3 nodes are available: Insufficient cpu."]
+
+
+def test_an_event_whose_recording_failed_is_recorded_when_applied_again(profile, monkeypatch):
+    """ListWatch applies an event again after a database error: it must not be taken for
+    one already recorded then."""
+    from django.db import OperationalError
+
+    from dashboard.models import Profile
+
+    record, calls = Profile.record, []
+
+    def locked_once(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OperationalError("database table is locked")
+        return record(self, *args, **kwargs)
+
+    monkeypatch.setattr(Profile, "record", locked_once)
+    watcher = EventWatcher()
+    added = {"type": "ADDED", "object": event("pending")}
+    with pytest.raises(OperationalError):
+        watcher.apply(added)
+    watcher.apply(added)
+    watcher.apply({"type": "MODIFIED", "object": event("pending", count=2)})  # a repeat
+    assert feed(profile) == [
+        "Pod pending-pod: FailedScheduling: 0/3 nodes are available: Insufficient cpu."]
