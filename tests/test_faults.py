@@ -357,7 +357,7 @@ class Postgres:
     whole suite would break the tests running beside): initdb, start, stop, start."""
 
     def __init__(self, folder: Path):
-        self.bin = Path(shutil.which("initdb") or "").parent
+        self.bin = postgres_bin()
         self.data, self.port = folder / "pgdata", free_port()
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
         if os.getuid() == 0:  # PostgreSQL refuses to run as root
@@ -380,10 +380,19 @@ class Postgres:
                           "-w", "stop")
 
 
+def postgres_bin() -> Path:
+    """PostgreSQL's programs: Debian's newest (`make test` installs it, .ci/system-deps),
+    else whatever initdb is on PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda path: int(path.parent.parent.name)
+                   if path.parent.parent.name.isdigit() else 0)
+    initdb = found[-1] if found else Path(shutil.which("initdb") or "")
+    assert initdb.is_file(), "PostgreSQL is not installed: sh .ci/system-deps installs it"
+    return initdb.parent
+
+
 @pytest.fixture
 def postgres():
-    if not shutil.which("initdb") or not shutil.which("pg_ctl"):
-        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
     # Not under tmp_path: pytest's folder is private to root, PostgreSQL runs as postgres.
     folder = Path(tempfile.mkdtemp(prefix="kfdash-pg-"))
     try:
