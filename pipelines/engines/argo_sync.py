@@ -65,7 +65,8 @@ def record(run: Run, workflow: dict) -> list[Finished]:
             _observe(row, node, tasks)
             if row.state == TaskState.SUCCEEDED and node.node_id in keys:
                 row.cache_key = str(keys[node.node_id])  # (no loops: node id = spec id)
-            elif node.cache_key and row.state in (TaskState.SUCCEEDED, TaskState.CACHED):
+            elif node.cache_key and row.state in (TaskState.SUCCEEDED, TaskState.CACHED) \
+                    and not was_finished:  # once, when the step ends: no lookup per event
                 _memoized(run, row, node.cache_key)
             if row._state.adding or before != {name: getattr(row, name) for name in OBSERVED}:
                 changed.append(row)
