@@ -107,17 +107,9 @@ def wrap(step: ports.Step, executor: dict, template: dict, arguments: dict, *,
 
 def _key_template(step: ports.Step, executor: dict, name: str, inputs: dict[str, str],
                   reports: dict[str, str], parameters: list[str], launcher_image: str) -> dict:
-    task, component = step.task, step.component
-    args = ["--cache-key-of", json.dumps({"component": component, "executor": executor},
-                                         sort_keys=True, separators=(",", ":"))]
-    for port in task.inputs:
-        if port.name in step.parameters:
-            args += ["--parameter", port.name, port.type,
-                     f"{{{{inputs.parameters.{inputs[port.name]}}}}}"]
-        elif port.name in step.artifacts:
-            args += ["--input-artifact", port.name, inputs[port.name], port.type,
-                     step.reports[port.name][0],
-                     f"{{{{inputs.parameters.{reports[port.name]}}}}}"]
+    args = ["--cache-key-of", json.dumps({"component": step.component, "executor": executor},
+                                         sort_keys=True, separators=(",", ":")),
+            *ports.input_args(step, inputs, reports)]
     mount = {"name": ports.OUTPUTS_VOLUME, "mountPath": ports.OUTPUT_PARAMETERS,
              "subPath": "parameters"}
     return {

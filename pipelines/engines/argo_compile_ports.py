@@ -297,16 +297,7 @@ def _container(step: Step, inputs: dict[str, str], outputs: dict[str, str],
 def _launcher_args(step: Step, inputs: dict[str, str], outputs: dict[str, str],
                    report_names: dict[str, str], repository: S3Repository) -> list[str]:
     task, component = step.task, step.component
-    args: list[str] = []
-    for port in task.inputs:
-        if port.name in step.parameters:
-            args += ["--parameter", port.name, port.type,
-                     f"{{{{inputs.parameters.{inputs[port.name]}}}}}"]
-        elif port.name in step.artifacts:
-            version = schema_version(component, "inputDefinitions", port.name)
-            args += ["--input-artifact", port.name, inputs[port.name], f"{port.type}@{version}",
-                     step.reports[port.name][0],
-                     f"{{{{inputs.parameters.{report_names[port.name]}}}}}"]
+    args = input_args(step, inputs, report_names)
     for port in task.outputs:
         name = outputs[port.name]
         if port.kind == "artifact":
@@ -325,6 +316,22 @@ def _launcher_args(step: Step, inputs: dict[str, str], outputs: dict[str, str],
                              "workspace is not supported on Argo yet")
         if key in step.context:
             args += ["--context", key, step.context[key]]
+    return args
+
+
+def input_args(step: Step, inputs: dict[str, str], report_names: dict[str, str]) -> list[str]:
+    """The launcher's ``--parameter`` and ``--input-artifact`` options for the step's
+    inputs, as Argo fills them in (a step's, and its key step's)."""
+    args: list[str] = []
+    for port in step.task.inputs:
+        if port.name in step.parameters:
+            args += ["--parameter", port.name, port.type,
+                     f"{{{{inputs.parameters.{inputs[port.name]}}}}}"]
+        elif port.name in step.artifacts:
+            version = schema_version(step.component, "inputDefinitions", port.name)
+            args += ["--input-artifact", port.name, inputs[port.name], f"{port.type}@{version}",
+                     step.reports[port.name][0],
+                     f"{{{{inputs.parameters.{report_names[port.name]}}}}}"]
     return args
 
 
