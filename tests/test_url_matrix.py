@@ -300,3 +300,127 @@ def test_pages_behind_tls_tell_browsers_to_stay_on_https(client, settings, owner
     client.force_login(owner)
     response = client.get("/", secure=True)
     assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+# --- viewers: they may look at everything in their namespace and change nothing ----------
+
+CHANGING_METHODS = ("post", "put", "patch", "delete")
+OTHER_USERS_OWN = {"revoke-token", "api-token"}
+# Kept by the requests themselves, not changes a viewer makes: the session, when a token
+# was last used, and the namespace last opened (where the next visit starts).
+BOOKKEEPING = {("sessions", "session"): None, ("dashboard", "apitoken"): {"last_used_at"},
+               ("dashboard", "user"): {"selected_namespace"}}
+
+
+def database_state() -> dict:
+    """Every row of every table, so that a test can show that nothing changed."""
+    from django.apps import apps
+
+    state = {}
+    for model in apps.get_models():
+        key = (model._meta.app_label, model._meta.model_name)
+        if key in BOOKKEEPING and BOOKKEEPING[key] is None:
+            continue
+        skip = BOOKKEEPING.get(key) or set()
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
+        state[key] = list(model.objects.order_by("pk").values_list(*fields))
+    return state
+
+
+def files_under(folder) -> dict:
+    from pathlib import Path
+
+    root = Path(folder)
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")
+            if p.is_file()} if root.exists() else {}
+
+
+def namespaced_bodies(sample_kwargs) -> list[tuple[str, str, dict]]:
+    """The calls that name their namespace in the body or the query, not the URL, as the
+    kfp clients send them: (method, url, data) for a viewer of team-a to try."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    namespace, experiment = sample_kwargs["namespace"], str(sample_kwargs["experiment_id"])
+    pipeline, version = str(sample_kwargs["pipeline_id"]), str(sample_kwargs["version_id"])
+    spec = b"pipelineInfo: {name: sneaky}\nroot: {dag: {tasks: {}}}\nschemaVersion: 2.1.0\n"
+    owner_of = {"key": {"type": "NAMESPACE", "id": namespace}, "relationship": "OWNER"}
+    in_experiment = {"key": {"type": "EXPERIMENT", "id": experiment}, "relationship": "OWNER"}
+    of_version = {"key": {"type": "PIPELINE_VERSION", "id": version},
+                  "relationship": "CREATOR"}
+    v2_run = {"display_name": "sneaky", "experiment_id": experiment,
+              "pipeline_version_reference": {"pipeline_id": pipeline,
+                                             "pipeline_version_id": version}}
+    v1_run = {"name": "sneaky", "resource_references": [in_experiment, of_version]}
+    trigger = {"periodic_schedule": {"interval_second": 3600}}
+
+    def upload():
+        return {"uploadfile": SimpleUploadedFile("sneaky.yaml", spec)}
+
+    return [
+        ("post", "/apis/v2beta1/experiments", {"display_name": "sneaky",
+                                               "namespace": namespace}),
+        ("post", "/apis/v1beta1/experiments", {"name": "sneaky",
+                                               "resource_references": [owner_of]}),
+        ("post", "/apis/v2beta1/pipelines", {"display_name": "sneaky",
+                                             "namespace": namespace}),
+        ("post", "/apis/v1beta1/pipelines", {
+            "name": "sneaky", "url": {"pipeline_url": "http://127.0.0.1:9/x.yaml"},
+            "resource_references": [owner_of]}),
+        ("post", "/apis/v2beta1/pipelines/create", {
+            "pipeline": {"display_name": "sneaky", "namespace": namespace},
+            "pipeline_version": {"display_name": "v", "package_url": {
+                "pipeline_url": "http://127.0.0.1:9/x.yaml"}}}),
+        ("post", f"/apis/v2beta1/pipelines/upload?namespace={namespace}", upload()),
+        ("post", f"/apis/v1beta1/pipelines/upload?namespace={namespace}", upload()),
+        ("post", f"/apis/v2beta1/pipelines/upload_version?pipelineid={pipeline}", upload()),
+        ("post", f"/apis/v1beta1/pipelines/upload_version?pipelineid={pipeline}", upload()),
+        ("post", "/apis/v1beta1/pipeline_versions", {
+            "name": "sneaky", "package_url": {"pipeline_url": "http://127.0.0.1:9/x.yaml"},
+            "resource_references": [{"key": {"type": "PIPELINE", "id": pipeline},
+                                     "relationship": "OWNER"}]}),
+        ("post", "/apis/v2beta1/runs", v2_run),
+        ("post", "/apis/v1beta1/runs", v1_run),
+        ("post", "/apis/v2beta1/recurringruns", {
+            **v2_run, "trigger": trigger, "max_concurrency": "1", "mode": "ENABLE"}),
+        ("post", "/apis/v1beta1/jobs", {
+            **v1_run, "trigger": trigger, "max_concurrency": "1", "enabled": True}),
+    ]
+
+
+def assert_changes_nothing(client, sample_kwargs, api_only=False):
+    """Every changing method on every guarded URL, and every create call naming the
+    namespace in its body: 403 (or 405 for a method the URL never takes; never a 404, the
+    namespace is in sight), and not one row or file different afterwards."""
+    from django.conf import settings
+
+    before, files_before = database_state(), files_under(settings.DATA_DIR)
+    wrong = []
+    for name, url in guarded_urls(sample_kwargs):
+        if api_only and not url.startswith("/api"):
+            continue
+        # Another user's own object (the owner's token) is out of a viewer's sight.
+        refused = (403, 404, 405) if name in OTHER_USERS_OWN else (403, 405)
+        for method in CHANGING_METHODS:
+            status = getattr(client, method)(url).status_code
+            if status not in refused:
+                wrong.append((name, url, method, status))
+    for method, url, data in namespaced_bodies(sample_kwargs):
+        multipart = any(hasattr(value, "read") for value in data.values())
+        response = getattr(client, method)(url, data, **({} if multipart else
+                                                         {"format": "json"}))
+        if response.status_code != 403:
+            wrong.append((url, response.status_code, response.content[:200]))
+    assert not wrong, "\n".join(map(str, wrong))
+    assert database_state() == before
+    assert files_under(settings.DATA_DIR) == files_before
+
+
+def test_a_viewer_changes_nothing_anywhere(sample_kwargs, viewer):
+    browser = APIClient()
+    browser.force_login(viewer)
+    assert_changes_nothing(browser, sample_kwargs)
+
+
+def test_a_viewer_with_a_token_changes_nothing_anywhere(sample_kwargs, viewer, api):
+    assert_changes_nothing(api(viewer), sample_kwargs, api_only=True)
+

@@ -13,7 +13,7 @@ from dashboard.forms import ContributorForm, RemoveContributorForm
 from dashboard.namespaces import BackendError
 
 
-@namespace_view()
+@namespace_view(methods=("GET", "HEAD", "POST"))  # admins add contributors here
 def contributors(request, profile):
     can_manage = profile.role.allows(Role.ADMIN)
     form = ContributorForm(request.POST or None)

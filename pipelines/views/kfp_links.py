@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from dashboard import access
 from pipelines.models import Experiment, Pipeline, PipelineVersion, Run
@@ -25,6 +26,7 @@ def _namespace_of(user, profile) -> str:
 
 
 @login_required
+@require_safe
 def go_run(request, run_id):
     run = get_object_or_404(Run.objects.select_related("profile").only("id", "profile__name"),
                             pk=run_id)
@@ -32,6 +34,7 @@ def go_run(request, run_id):
 
 
 @login_required
+@require_safe
 def go_experiment(request, experiment_id):
     experiment = get_object_or_404(
         Experiment.objects.select_related("profile").only("id", "profile__name"),
@@ -41,6 +44,7 @@ def go_experiment(request, experiment_id):
 
 
 @login_required
+@require_safe
 def go_pipeline(request, pipeline_id, version_id=None):
     """A namespace's pipeline opens in its namespace; a shared one in the user's current
     namespace (every namespace lists the shared pipelines)."""

@@ -15,7 +15,6 @@ from pathlib import Path
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.http import require_safe
 
 from dashboard.decorators import namespace_view
 from pipelines.models import Artifact
@@ -32,7 +31,6 @@ HTML = "text/html; charset=utf-8"
 
 @xframe_options_sameorigin
 @namespace_view()
-@require_safe
 def output_html(request, profile, run_id, artifact_id, index: int):
     run = namespace_run(profile, run_id)
     artifact = get_object_or_404(Artifact.objects.select_related("task"), run=run,
