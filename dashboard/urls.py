@@ -38,3 +38,5 @@ urlpatterns = [
     path("api/", include("dashboard.api.urls")),
     path("apis/", include("pipelines.api.urls")),  # the Kubeflow Pipelines API
 ]
+
+handler500 = "dashboard.database_errors.server_error"
