@@ -152,7 +152,13 @@ async def pages(url: str, session: str, clients: int, changes: int, go: Path) ->
 
 def measure(layer: str, clients: int, args, work: Path) -> dict:
     from tests.pipelines.test_live_redis import redis_server
-    from tests.servers import free_port, server_env, start_kfdash, stop_process
+    from tests.servers import (
+        free_port,
+        server_env,
+        start_kfdash,
+        stop_process,
+        wait_until_answering,
+    )
 
     folder = work / f"{layer}-{clients}"
     go, out = folder / "go", folder / "committed.json"
@@ -185,7 +191,7 @@ def measure(layer: str, clients: int, args, work: Path) -> dict:
                  "--changes", str(args.changes), "--interval", str(args.interval),
                  "--go", str(go), "--out", str(out)] + (["--own-loop"] if args.own_loop else []),
                 env=env, cwd=ROOT)
-            _wait_ready(url_base, process)
+            wait_until_answering(process, f"{url_base}/readyz", "the kfdash server")
 
             def stop():
                 stop_process(process)
@@ -215,22 +221,6 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
-
-
-def _wait_ready(url: str, process: subprocess.Popen) -> None:
-    import requests
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the kfdash server exited at start")
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the kfdash server did not become ready")
 
 
 def percentile(values: list[float], pct: float) -> float:

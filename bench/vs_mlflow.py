@@ -65,7 +65,12 @@ sys.path.insert(0, str(ROOT))
 
 from measure import ms, quantile  # noqa: E402  (bench/measure.py)
 
-from tests.servers import KfdashServer, free_port, start_kfdash  # noqa: E402
+from tests.servers import (  # noqa: E402
+    KfdashServer,
+    free_port,
+    start_kfdash,
+    wait_until_answering,
+)
 
 # MLflow 3.18.0 is on PyPI, but its mlflow-skinny 3.18.0 is not on this machine's package
 # index: pip settles on the newest release it can install whole.
@@ -228,20 +233,13 @@ def start_mlflow(python: Path, folder: Path, workers: int | None) -> MlflowServe
             command, cwd=folder, stdout=file, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     server = MlflowServer(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        if _healthy(server.url):
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise SystemExit(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
-
-
-def _healthy(url: str) -> bool:
     try:
-        return requests.get(f"{url}/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False  # not listening yet
+        wait_until_answering(process, f"{server.url}/health", "mlflow server", 120,
+                             log=lambda: log.read_text()[-3000:])
+    except RuntimeError as exc:
+        server.stop()
+        raise SystemExit(str(exc)) from None
+    return server
 
 
 # --- measuring ----------------------------------------------------------------------------

@@ -37,6 +37,24 @@ def stop_process(process: subprocess.Popen, grace: float = 10) -> None:
             process.wait()
 
 
+def wait_until_answering(process: subprocess.Popen, url: str, what: str, timeout: float = 30,
+                         headers: dict | None = None, log=lambda: "") -> None:
+    """Poll ``url`` until it answers 200, as servers started for tests and benchmarks come
+    up. RuntimeError, with ``log()``, when ``process`` exits first or the time runs out;
+    stopping it is the caller's (each kind stops differently)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited at start:\n{log()}")
+        try:
+            if requests.get(url, timeout=2, headers=headers).status_code == 200:
+                return
+        except requests.RequestException:
+            pass  # not listening or not answering yet
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer {url} within {timeout:g} s:\n{log()}")
+
+
 def server_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KFDASH_", "OIDC_"))}
     env.pop("DATABASE_URL", None)  # each server gets its own SQLite file
@@ -107,18 +125,12 @@ def start_kfdash(data_dir: Path, **env: str) -> KfdashServer:
              "--host", "127.0.0.1", "--port", str(port), "--no-server-header"],
             env=server.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"kfdash exited at start:\n{server.log()}")
-        try:
-            if requests.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass  # not listening or not answering yet
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"kfdash did not become ready:\n{server.log()}")
+    try:
+        wait_until_answering(server.process, f"{server.url}/readyz", "kfdash", log=server.log)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
 
 
 def log_in(server: KfdashServer, email: str, password: str) -> requests.Session:

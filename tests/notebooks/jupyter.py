@@ -22,11 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from notebooks.choices import ServerType, Status
 from notebooks.spawners import Endpoint, Observed, Spawner
-from tests.servers import free_port
+from tests.servers import free_port, wait_until_answering
 
 
 @dataclass
@@ -105,20 +103,14 @@ def start_jupyter(directory: Path, namespace: str, name: str, *, token: str | No
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     server = JupyterServer(port, token, base_url, root, process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited at start:\n{server.log()}")
-        try:
-            response = requests.get(f"{server.url}{base_url}api/status", timeout=2,
-                                    headers={"Authorization": f"token {token}"})
-            if response.status_code == 200:
-                return server
-        except requests.RequestException:
-            pass  # not listening yet
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"jupyter lab did not answer in {timeout} s:\n{server.log()}")
+    try:
+        wait_until_answering(process, f"{server.url}{base_url}api/status", "jupyter lab",
+                             timeout, headers={"Authorization": f"token {token}"},
+                             log=server.log)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
 
 
 class FixedEndpointSpawner(Spawner):
