@@ -33,6 +33,19 @@ def tick(now: datetime) -> int:
     return started
 
 
+def tick_safely(now: datetime) -> int:
+    """One tick as the scheduler's thread takes it: any failure (a database busy or
+    unreachable for a moment) is logged, and the next tick tries again."""
+    try:
+        close_old_connections()
+        return tick(now)
+    except Exception:
+        log.exception("the scheduler failed; it will try again")
+        return 0
+    finally:
+        close_old_connections()
+
+
 class Scheduler(threading.Thread):
     def __init__(self, period: float | None = None) -> None:
         super().__init__(name="recurring-runs", daemon=True)
@@ -43,13 +56,7 @@ class Scheduler(threading.Thread):
         from django.utils import timezone
 
         while not self.stopping.wait(self.period):
-            try:
-                close_old_connections()
-                tick(timezone.now())
-            except Exception:
-                log.exception("the scheduler failed; it will try again")
-            finally:
-                close_old_connections()
+            tick_safely(timezone.now())
 
     def stop(self) -> None:
         self.stopping.set()
