@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard.host_limits import memory_bytes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -389,6 +391,13 @@ KFDASH_STEP_ISOLATION = env_choice("KFDASH_STEP_ISOLATION", ("auto", "namespace"
 # KFP v2 Python components start as forks of a Python that has imported the KFP executor
 # (saves ~70 ms a step); 0 starts a fresh interpreter for each.
 KFDASH_STEP_WARM_PYTHON = env.bool("KFDASH_STEP_WARM_PYTHON", default=True)
+# The memory limit of steps that set none of their own (a Kubernetes quantity, "2Gi"),
+# enforced as theirs are: a cgroup per step where the host allows, else RLIMIT_AS.
+KFDASH_LOCAL_STEP_MEMORY_LIMIT = env.str("KFDASH_LOCAL_STEP_MEMORY_LIMIT", default="").strip()
+try:
+    memory_bytes(KFDASH_LOCAL_STEP_MEMORY_LIMIT)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"KFDASH_LOCAL_STEP_MEMORY_LIMIT: {exc} (e.g. 2Gi).") from None
 
 # --- cluster watchers (kubernetes mode) ---------------------------------------------
 

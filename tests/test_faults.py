@@ -7,17 +7,14 @@
   is left running;
 - the server killed in the middle of an upload: nothing half stored, no file left in its
   data dir or temporary folder, and the next upload works;
-- steps that run out of memory (their own address-space limit, a SIGKILL as the kernel's
-  OOM killer sends) or write far more than the log cap fail, or are capped, alone: their
+- steps that run out of memory (over the limit their container sets, which the local
+  engine enforces: a cgroup of the step's own where the host allows, else RLIMIT_AS), are
+  killed (SIGKILL) or write far more than the log cap fail, or are capped, alone: their
   siblings succeed and the server stays healthy;
 - the SQLite database locked by another process: requests that must write answer 503
   with ``Retry-After`` within a bound, not a 500 or a hang, and succeed once it is free;
 - PostgreSQL stopped under a running server (a throwaway one of the test's, when its
   binaries are installed): API and pages answer 503, and work again once it is back.
-
-The local engine applies no memory limit of its own to a step (a ``set_memory_limit`` is
-shown on the graph and goes into the pod in kubernetes mode; a host process runs without
-one): the memory test makes the step exhaust a limit it sets itself, as a limit would.
 """
 
 from __future__ import annotations
@@ -277,22 +274,28 @@ def test_steps_that_exhaust_memory_or_flood_the_log_fail_or_are_capped_alone(kfd
     server = kfdash_server(KFDASH_MAX_LOG_BYTES=str(cap))
     api = token_session(server)
     python = sys.executable
-    run_id = start_run(server, api, workflow("exhausting", {
-        # 256 MB of address space, then a 1 GB allocation: MemoryError, exit 1.
-        "hungry": f"ulimit -v 262144; exec {python} -c 'x = bytearray(1 << 30)'",
-        # What the kernel's OOM killer does to a step over its cgroup's limit.
-        "oom-killed": "kill -9 $$",
+    manifest = yaml.safe_load(workflow("exhausting", {
+        # A 1 GB allocation under a 200M limit: killed in its cgroup, or MemoryError.
+        "hungry": f"exec {python} -c 'x = bytearray(1 << 30)'",
+        # Killed from outside, with no limit: a failure, but not for memory.
+        "killed": "kill -9 $$",
         # 8 MB of output against a 64 kB log cap.
         "loud": "head -c 8000000 /dev/zero | tr '\\0' x; echo; echo the end",
         "fine": "echo fine",
     }))
+    hungry = next(t for t in manifest["spec"]["templates"] if t["name"] == "hungry")
+    hungry["container"]["resources"] = {"limits": {"memory": "200M"}}
+    run_id = start_run(server, api, yaml.safe_dump(manifest))
     wait_until(lambda: run_state(server, run_id)[0] in ENDED, "the run ending")
     found = tasks(server, run_id)
     assert found["fine"][0] == "SUCCEEDED"
     assert found["loud"][0] == "SUCCEEDED"
-    assert found["hungry"][0] == "FAILED" and "exited with code 1" in found["hungry"][2]
-    assert "MemoryError" in log_text(server, api, run_id, "hungry")
-    assert found["oom-killed"][0] == "FAILED" and "SIGKILL" in found["oom-killed"][2]
+    assert found["hungry"][0] == "FAILED"
+    assert found["hungry"][2].startswith(
+        "out of memory: the step exceeded its memory limit of 200M ("), found["hungry"][2]
+    assert "out of memory" in log_text(server, api, run_id, "hungry")
+    assert found["killed"][0] == "FAILED"
+    assert found["killed"][2].startswith("was killed by SIGKILL"), found["killed"][2]
     assert run_state(server, run_id)[0] == "FAILED"
     # The flood kept only its head and tail, and said so.
     folder = server.data_dir / "runs" / NAMESPACE / run_id / "loud" / "attempt-1" / "log"

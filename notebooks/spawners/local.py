@@ -52,6 +52,7 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.utils import timezone
 
+from dashboard import host_limits
 from notebooks.choices import ServerType, Status
 from notebooks.spawners import process, programs
 from notebooks.spawners.base import Endpoint, Observed, Progress, Spawner, SpawnError
@@ -431,10 +432,8 @@ class LocalProcessSpawner(Spawner):
             log.write(f"----- kfdash: starting {self.notebook.base_url} at {_now()}: "
                       f"{' '.join(command)}\n".encode())
             log.flush()
-            launcher = [sys.executable, "-I", "-S", "-c", process.LAUNCHER,
-                        json.dumps({"cpus": spec.get("cpus"), "rlimit_as": spec.get("rlimit_as"),
-                                    "cgroup_procs": spec.get("cgroup_procs")})]
-            popen = subprocess.Popen(launcher + command, cwd=workspace, env=env,
+            launcher = host_limits.launched(sys.executable, spec, command)
+            popen = subprocess.Popen(launcher, cwd=workspace, env=env,
                                      stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         waiter = threading.Thread(target=_wait_for, args=(popen, self.log_path),
@@ -530,37 +529,17 @@ class LocalProcessSpawner(Spawner):
                                                 offset=notebook.pk or 0)
         spec["cpus"] = cores
         # Memory: the limit (a request alone limits nothing, as in Kubernetes).
-        try:
-            limit = process.memory_bytes(notebook.memory_limit)
-        except ValueError as exc:
-            limit, limits["memory"] = None, f"not enforced: {exc}"
-        if limit is None and "memory" not in limits:
-            limits["memory"] = "not enforced: no memory limit set"
-        elif limit is not None:
-            limits["memory"] = self._memory_limit(limit, notebook.memory_limit, spec)
+        memory = host_limits.enforce_memory(notebook.memory_limit, self._cgroup_name(),
+                                            cgroups=self.memory_cgroups)
+        spec.update(memory.child_spec())
+        if memory.cgroup is not None:
+            spec["cgroup"] = str(memory.cgroup.path)
+        limits["memory"] = memory.describe("the server and its kernels",
+                                           "the server and of each kernel")
         # GPUs: which devices CUDA/ROCm programs see.
         env, limits["gpu"] = process.gpu_plan(notebook.gpu_count, notebook.gpu_vendor,
                                               process.nvidia_gpus())
         return limits, spec, env
-
-    def _memory_limit(self, limit: int, text: str, spec: dict) -> str:
-        why = "cgroups are turned off for this spawner"
-        if self.memory_cgroups:
-            parent = process.find_memory_cgroup()
-            if parent is None:
-                why = "no memory cgroup is available"
-            else:
-                try:
-                    cgroup = process.create_memory_cgroup(parent, self._cgroup_name(), limit)
-                except OSError as exc:
-                    why = f"cannot make a cgroup under {parent[1]} ({exc.strerror or exc})"
-                else:
-                    spec["cgroup"] = str(cgroup.path)
-                    spec["cgroup_procs"] = str(cgroup.procs)
-                    return f"cgroup v{cgroup.version}: {text} for the server and its kernels"
-        spec["rlimit_as"] = limit
-        return (f"RLIMIT_AS {text} per process (address space of the server and of each "
-                f"kernel, not their total; {why})")
 
     def _cgroup_name(self) -> str:
         import hashlib
@@ -570,12 +549,12 @@ class LocalProcessSpawner(Spawner):
 
     def _remove_cgroups(self, path: str | None = None) -> None:
         paths = {path} if path else set()
-        parent = process.find_memory_cgroup()
+        parent = host_limits.find_memory_cgroup()
         if parent is not None:
             paths.add(str(parent[1] / self._cgroup_name()))
         for each in paths:
             if each and Path(each).is_dir():
-                process.MemoryCgroup(0, Path(each)).remove()
+                host_limits.MemoryCgroup(0, Path(each)).remove()
 
     def _rotate_log(self) -> None:
         with contextlib.suppress(OSError):
@@ -632,7 +611,7 @@ class LocalProcessSpawner(Spawner):
             code, known = self._exit_from_log(pid)
         oom = False
         if runtime.get("cgroup"):
-            oom = process.MemoryCgroup(0, Path(runtime["cgroup"])).oom_kills() > 0 and \
+            oom = host_limits.MemoryCgroup(0, Path(runtime["cgroup"])).oom_kills() > 0 and \
                 (not known or code == -9)
         if oom:
             return Observed(Status.ERROR, "the server was killed for using more memory than its "

@@ -1,8 +1,8 @@
-"""Process helpers for the local spawner: identity, process trees, resource limits, ports.
+"""Process helpers for the local spawner: identity, process trees, CPU and GPU plans, ports
+(memory limits are ``dashboard.host_limits``, shared with pipeline steps).
 
-Nothing here knows about Django; everything reads Linux's ``/proc`` and cgroup
-files directly (no psutil dependency), and takes its roots as arguments where a
-test needs to point it at a fake tree.
+Nothing here knows about Django; everything reads Linux's ``/proc`` directly (no psutil
+dependency), and takes its roots as arguments where a test needs to point it at a fake tree.
 """
 
 from __future__ import annotations
@@ -18,32 +18,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from kubernetes.utils.quantity import parse_quantity
+from dashboard.host_limits import quantity
 
 PROC = Path("/proc")
 
 # --- quantities ---------------------------------------------------------------------
-
-
-def quantity(value: str | int | float | None) -> Decimal | None:
-    """A Kubernetes quantity ("2Gi", "500M", "1.5", "250m") as a number; None when blank.
-    Raises ValueError for anything else."""
-    text = str(value if value is not None else "").strip()
-    if not text:
-        return None
-    try:
-        number = parse_quantity(text)
-    except (ValueError, TypeError, ArithmeticError) as exc:
-        raise ValueError(f"{text!r} is not a Kubernetes quantity") from exc
-    if number < 0:
-        raise ValueError(f"{text!r} is negative")
-    return number
-
-
-def memory_bytes(value: str | None) -> int | None:
-    """Bytes of a memory quantity, rounded up ("1Gi" -> 1073741824); None when blank."""
-    number = quantity(value)
-    return None if number is None else math.ceil(number)
 
 
 def cpu_cores(value: str | None) -> Decimal | None:
@@ -312,147 +291,3 @@ def gpu_plan(count: int, vendor: str, found: int) -> tuple[dict[str, str], str]:
     if "amd" not in (vendor or "").lower() and found < count:
         note += f"; only {found} NVIDIA GPU(s) found on this host"
     return env, note
-
-
-# --- memory: cgroups, else RLIMIT_AS -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class MemoryCgroup:
-    version: int  # 1 or 2
-    path: Path  # the server's own cgroup directory
-
-    @property
-    def procs(self) -> Path:
-        return self.path / "cgroup.procs"
-
-    def oom_kills(self) -> int:
-        """How many processes the kernel killed in this cgroup for want of memory."""
-        name = "memory.events" if self.version == 2 else "memory.oom_control"
-        try:
-            for line in (self.path / name).read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
-
-    def remove(self) -> bool:
-        """Remove the cgroup once its processes are gone (True when it is gone)."""
-        for _ in range(40):
-            try:
-                self.path.rmdir()
-                return True
-            except FileNotFoundError:
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-
-def _mounts(mountinfo: str) -> list[tuple[str, str, str, set[str]]]:
-    """(root, mount point, fs type, super options) of each mount in mountinfo."""
-    mounts = []
-    for line in mountinfo.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, extra = left.split(), right.split()
-        if len(fields) < 5 or len(extra) < 3:
-            continue
-        unescape = lambda s: s.replace("\\040", " ")  # noqa: E731
-        mounts.append((unescape(fields[3]), unescape(fields[4]), extra[0],
-                       set(extra[2].split(","))))
-    return mounts
-
-
-def own_memory_cgroup(self_cgroup: str, mountinfo: str) -> tuple[int, Path] | None:
-    """Where this process's memory cgroup lives: (version, directory), from the text
-    of /proc/self/cgroup and /proc/self/mountinfo; None without a memory cgroup.
-    Version 2 is used when its hierarchy offers the memory controller."""
-    paths: dict[str, str] = {}
-    for line in self_cgroup.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3:
-            for controller in parts[1].split(",") if parts[1] else [""]:
-                paths[controller] = parts[2]
-    mounts = _mounts(mountinfo)
-    for version, key, fstype in ((2, "", "cgroup2"), (1, "memory", "cgroup")):
-        if key not in paths:
-            continue
-        for root, point, kind, options in mounts:
-            if kind != fstype or (version == 1 and "memory" not in options):
-                continue
-            own = paths[key]
-            if root != "/" and not (own == root or own.startswith(root.rstrip("/") + "/")):
-                continue
-            rel = own[len(root):] if root != "/" else own
-            directory = Path(point) / rel.lstrip("/")
-            if version == 2:
-                try:
-                    controllers = (directory / "cgroup.controllers").read_text().split()
-                except OSError:
-                    continue
-                if "memory" not in controllers:
-                    continue
-            return version, directory
-    return None
-
-
-def create_memory_cgroup(parent: tuple[int, Path], name: str, limit: int) -> MemoryCgroup:
-    """Make (or reuse) the child cgroup ``name`` under ``parent`` with a memory limit
-    (swap included where the kernel offers it). Raises OSError when the hierarchy is
-    not ours to change."""
-    version, directory = parent
-    if version == 2:
-        control = directory / "cgroup.subtree_control"
-        if "memory" not in control.read_text().split():
-            # Refused (EBUSY) when our cgroup holds processes and is not a root.
-            control.write_text("+memory")
-    child = directory / name
-    child.mkdir(exist_ok=True)
-    try:
-        if version == 2:
-            (child / "memory.max").write_text(str(limit))
-            with contextlib.suppress(OSError):
-                (child / "memory.swap.max").write_text("0")
-        else:
-            (child / "memory.limit_in_bytes").write_text(str(limit))
-            with contextlib.suppress(OSError):
-                (child / "memory.memsw.limit_in_bytes").write_text(str(limit))
-    except OSError:
-        with contextlib.suppress(OSError):
-            child.rmdir()
-        raise
-    return MemoryCgroup(version, child)
-
-
-def find_memory_cgroup(proc: Path = PROC) -> tuple[int, Path] | None:
-    try:
-        return own_memory_cgroup((proc / "self" / "cgroup").read_text(),
-                                 (proc / "self" / "mountinfo").read_text())
-    except OSError:
-        return None
-
-
-# --- the launcher --------------------------------------------------------------------
-
-# Run as ``python -I -S -c LAUNCHER <spec json> <program> <args...>``: the child joins
-# its cgroup, takes its rlimit and CPU affinity, then becomes the program (same pid).
-# Doing this in a separate interpreter instead of a preexec_fn keeps it safe in a
-# threaded dashboard, and everything is in place before the server's first allocation.
-LAUNCHER = """\
-import json, os, resource, sys
-spec = json.loads(sys.argv[1])
-if spec.get("cgroup_procs"):
-    with open(spec["cgroup_procs"], "w") as handle:
-        handle.write(str(os.getpid()))
-if spec.get("rlimit_as"):
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = spec["rlimit_as"] if hard == resource.RLIM_INFINITY else min(spec["rlimit_as"], hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-if spec.get("cpus"):
-    os.sched_setaffinity(0, spec["cpus"])
-os.execv(sys.argv[2], sys.argv[2:])
-"""

@@ -40,6 +40,7 @@ from typing import Any
 from django.conf import settings
 from django.db import OperationalError, transaction
 
+from notebooks.spawners.process import describe_exit
 from pipelines.choices import RunState, SpecFormat, TaskKind, TaskState
 from pipelines.models import Artifact, Run, RunMetric, RunTask
 from pipelines.specs.model import Group, Task
@@ -558,7 +559,8 @@ class Execution(Inputs):
             row.command = prepared.command
             row.runtime = {**row.runtime, "pid": step.pid, "folder": str(prepared.folder),
                            "mode": prepared.mode, "exec": prepared.launch.argv[:50],
-                           "timeout": prepared.timeout or None}
+                           "timeout": prepared.timeout or None,
+                           "memory_limit": step.memory or None}
             self._touch(instance)
             self.commit()
             if self.canceling or self.stopping or self.closed:
@@ -625,8 +627,10 @@ class Execution(Inputs):
             message = "terminated"
         elif outcome is not None and outcome.error:
             message = outcome.error
+        elif outcome is not None and outcome.out_of_memory:
+            message = outcome.out_of_memory
         elif outcome is not None and outcome.exit_code not in (0, None):
-            message = processes.describe_exit(outcome.exit_code)
+            message = describe_exit(outcome.exit_code)
             last = logs.last_line(step_log.folder) if step_log else ""
             if last:
                 message = f"{message}: {last}"

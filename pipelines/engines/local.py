@@ -17,7 +17,8 @@ What happens to a run (``execution.py`` has the details, with ``instances.py``,
   steps are Argo container, script and timed suspend templates (``argo_templates.py``;
   templates only a cluster can run fail the run before it starts) whose absolute paths are
   private to each step (``isolation.py``: a user and mount namespace where the host
-  allows it unprivileged, else rewritten paths). Output artifacts go to
+  allows it unprivileged, else rewritten paths). A step's memory limit is enforced (a
+  cgroup of its own, else RLIMIT_AS: ``dashboard.host_limits``). Output artifacts go to
   ``DATA_DIR/artifacts`` with Artifact and RunMetric rows (``artifacts.py``); a task
   whose component and inputs match an earlier success reuses its outputs
   (``caching.py``).
@@ -69,6 +70,9 @@ RECORDERS = 64
 
 
 class LocalEngine(Engine):
+    # Whether steps' memory limits may use cgroups (else RLIMIT_AS is the fallback).
+    memory_cgroups = True
+
     def __init__(self):
         self._lock = threading.Lock()
         self._executions: dict = {}

@@ -1,6 +1,10 @@
 """Step processes: start one as a process group (a fresh process, or a fork of the warm
-Python), pump its output into its log, enforce its deadline, and stop it and everything
-it started.
+Python), under its memory limit, pump its output into its log, enforce its deadline, and
+stop it and everything it started.
+
+A step with a memory limit gets a cgroup of its own with that limit (else RLIMIT_AS, see
+``dashboard.host_limits``), entered by the step itself before it runs: a fresh process
+through the launcher, a warm fork right after the fork. The cgroup goes when the step ends.
 
 Every step process carries ``KFDASH_STEP=<its attempt folder>`` in its environment, so
 what it started can be found through ``/proc`` even after leaving its process group, and
@@ -11,11 +15,13 @@ does the finding and killing for notebook servers and steps alike).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -25,7 +31,10 @@ from pathlib import Path
 
 from django.db import close_old_connections, connection
 
-from .logs import CHUNK, LogWriter
+from dashboard import host_limits
+from notebooks.spawners import process as host_process
+
+from .logs import CHUNK, LogWriter, last_line
 from .warm_python import WarmChild, WarmPython
 
 log = logging.getLogger(__name__)
@@ -33,27 +42,6 @@ log = logging.getLogger(__name__)
 TAG = "KFDASH_STEP"
 WORKER_IDLE_SECONDS = 60.0
 LEFTOVER_GRACE = 1.0  # seconds the output pipe may stay open after the step's leader exits
-
-
-def host_processes():
-    """``notebooks.spawners.process``, imported when first needed: it imports the
-    kubernetes client (~2 s), which a run that stops nothing never needs."""
-    from notebooks.spawners import process
-
-    return process
-
-
-def describe_exit(code: int | None) -> str:
-    """'exited with code 1', 'was killed by SIGKILL' (as the notebook spawner says it,
-    without importing it for that)."""
-    if code is None:
-        return "exited (code unknown)"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 @dataclass
@@ -68,6 +56,8 @@ class Launch:
     warm_module: str = ""
     warm_args: list[str] = field(default_factory=list)
     request_file: Path | None = None
+    memory_limit: str = ""  # a Kubernetes quantity ("1Gi"); "" for none
+    memory_cgroups: bool = True  # False: RLIMIT_AS even where a cgroup could be made
 
 
 @dataclass
@@ -77,13 +67,15 @@ class Outcome:
     timed_out: bool = False
     stopped: bool = False  # terminated by the engine (cancel, shutdown)
     error: str = ""  # why it could not start
+    out_of_memory: str = ""  # why it failed, when it ran out of its memory limit
 
 
 class RunningStep:
     """A started step the engine may have to stop (terminate, shutdown, timeout)."""
 
-    def __init__(self, pid: int, tag: str):
+    def __init__(self, pid: int, tag: str, memory: str = ""):
         self.pid, self.tag = pid, tag
+        self.memory = memory  # how its memory limit is enforced, for people ("" without one)
         self.stop_requested = False
         self._stopping: threading.Thread | None = None  # set once started: join() may wait
         self._lock = threading.Lock()  # a terminate and a timeout may stop it at once
@@ -101,7 +93,7 @@ class RunningStep:
             self._stopping = stopping
 
     def kill_now(self, grace: float) -> None:
-        host_processes().terminate(self.pid, (TAG, self.tag), grace)
+        host_process.terminate(self.pid, (TAG, self.tag), grace)
 
     def join(self, timeout: float) -> None:
         if self._stopping is not None:
@@ -114,24 +106,49 @@ def run(launch: Launch, log: LogWriter, timeout: float, warm: WarmPython | None,
     """Start the step, pump its output into ``log`` until it ends, and return how it
     ended. ``on_start`` is called once the process exists (the engine records it), on one
     of the ``recorders``' threads while the step runs."""
+    if not launch.memory_limit:
+        return _run(launch, None, log, timeout, warm, on_start, grace, recorders)
+    memory = host_limits.enforce_memory(launch.memory_limit, _cgroup_name(launch.tag),
+                                        cgroups=launch.memory_cgroups)
+    try:
+        return _run(launch, memory, log, timeout, warm, on_start, grace, recorders)
+    finally:
+        memory.release()
+
+
+def _cgroup_name(tag: str) -> str:
+    return f"kfdash-step-{hashlib.sha256(tag.encode()).hexdigest()[:20]}"
+
+
+def _described(memory: host_limits.MemoryLimit) -> str:
+    return memory.describe("the step and what it starts",
+                           "the step and of each process it starts")
+
+
+def _run(launch: Launch, memory: host_limits.MemoryLimit | None, log: LogWriter,
+         timeout: float, warm: WarmPython | None, on_start: Callable[[RunningStep], None],
+         grace: float, recorders: StepPool) -> Outcome:
+    limits = memory.child_spec() if memory is not None else {}
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
     try:
         if launch.warm_module and warm is not None:
             request = {"module": launch.warm_module, "args": launch.warm_args,
-                       "cwd": str(launch.cwd), "env": launch.env}
+                       "cwd": str(launch.cwd), "env": launch.env, "limits": limits}
             handle: subprocess.Popen | WarmChild = warm.run(request, write_fd,
                                                             launch.request_file)
         else:
+            argv = host_limits.launched(sys.executable, limits, launch.argv) if limits \
+                else launch.argv
             handle = subprocess.Popen(
-                launch.argv, cwd=launch.cwd, env=launch.env, stdin=subprocess.DEVNULL,
+                argv, cwd=launch.cwd, env=launch.env, stdin=subprocess.DEVNULL,
                 stdout=write_fd, stderr=write_fd, start_new_session=True, close_fds=True)
     except OSError as exc:
         os.close(read_fd)
         return Outcome(None, 0.0, error=f"cannot start {launch.argv[0]}: {exc}")
     finally:
         os.close(write_fd)
-    step = RunningStep(handle.pid, launch.tag)
+    step = RunningStep(handle.pid, launch.tag, _described(memory) if memory else "")
     # Recording the start (a commit) happens while the step runs, not before its output
     # is read; it is over before the step's end is recorded.
     recorded = threading.Event()
@@ -151,8 +168,11 @@ def run(launch: Launch, log: LogWriter, timeout: float, warm: WarmPython | None,
         os.close(read_fd)
         recorded.wait()
     step.join(grace + 10)
+    out_of_memory = ""
+    if memory is not None and memory.exceeded(code, last_line(log.folder) if code else ""):
+        out_of_memory = memory.out_of_memory("the step")
     return Outcome(code, max(ended - started, 0.0), timed_out=timed_out,
-                   stopped=step.stop_requested)
+                   stopped=step.stop_requested, out_of_memory=out_of_memory)
 
 
 def _pump(fd: int, handle, step: RunningStep, log: LogWriter, timeout: float,
@@ -186,7 +206,7 @@ def _pump(fd: int, handle, step: RunningStep, log: LogWriter, timeout: float,
                 with contextlib.suppress(OSError):
                     os.killpg(step.pid, signal.SIGKILL)
             elif now - leader_gone_at > LEFTOVER_GRACE:
-                host_processes().terminate(None, (TAG, step.tag), 0)
+                host_process.terminate(None, (TAG, step.tag), 0)
                 leader_gone_at = now
 
 
@@ -199,7 +219,7 @@ def kill_leftovers(step: RunningStep) -> None:
 def stop_all_under(folder: Path, grace: float) -> str:
     """Stop every step process whose attempt folder is under ``folder`` (a run's, or all
     runs'): what a previous dashboard process left running."""
-    return host_processes().terminate(None, (TAG, f"{folder}{os.sep}"), grace, prefix=True)
+    return host_process.terminate(None, (TAG, f"{folder}{os.sep}"), grace, prefix=True)
 
 
 class StepPool:

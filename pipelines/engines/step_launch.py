@@ -195,6 +195,7 @@ def _prepare_v2(execution, instance, attempt: int) -> Prepared:
             launch.warm_module, launch.warm_args = python_step.module, args
             launch.request_file = folder / "warm-request.json"
         mode = "warm python" if warm is not None else "process"
+    _limit_memory(launch, task, engine)
     step_log = _log(execution, instance, attempt, folder, mode)
     for note in notes:
         step_log.note(note)
@@ -203,6 +204,14 @@ def _prepare_v2(execution, instance, attempt: int) -> Prepared:
         return (*executor_protocol.read_outputs(component, executor_input), None)
 
     return Prepared(launch, step_log, folder, timeout, mode, argv, collect, warm=warm)
+
+
+def _limit_memory(launch: Launch, task, engine) -> None:
+    """The step runs under its memory limit (``set_memory_limit``, a container's
+    ``resources.limits.memory``), else under the admin's default for steps."""
+    limits = (task.container.resources.get("limits") or {}) if task.container else {}
+    launch.memory_limit = str(limits.get("memory") or settings.KFDASH_LOCAL_STEP_MEMORY_LIMIT)
+    launch.memory_cgroups = engine.memory_cgroups
 
 
 def _warm_allowed(env: dict[str, str]) -> bool:
@@ -294,8 +303,10 @@ def _prepare_v1(execution, instance, attempt: int) -> Prepared:
         result = argo_templates.read_result(result_file) if result_file is not None else None
         return parameters_out, artifacts_out, result
 
-    return Prepared(Launch(exec_argv, plan.cwd, env, str(folder)), step_log, folder, timeout,
-                    mode, argv, collect, before=place_inputs, hold=plan.hold)
+    launch = Launch(exec_argv, plan.cwd, env, str(folder))
+    _limit_memory(launch, task, engine)
+    return Prepared(launch, step_log, folder, timeout, mode, argv, collect,
+                    before=place_inputs, hold=plan.hold)
 
 
 def _wants_result(execution, instance) -> bool:

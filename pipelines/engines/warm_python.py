@@ -6,7 +6,8 @@ A fresh interpreter spends ~15 ms starting and ~60 ms importing ``kfp.dsl.execut
 before a trivial component runs; a fork of the warm server starts in about a millisecond,
 with the same modules and a clean state (the server never runs user code). The child is a
 process group of its own with the step's folder, environment, arguments and output
-descriptor, so everything else (logs, timeouts, terminate) treats it like any step.
+descriptor, so everything else (logs, timeouts, terminate) treats it like any step; a
+step with a memory limit enters it in the child, before it runs anything of the step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dashboard.host_limits import ENTER_SOURCE
 
 SERVER_SOURCE = (Path(__file__).with_name("warm_python_server.py")).read_text()
 START_TIMEOUT = 30.0
@@ -73,7 +76,7 @@ class WarmPython:
         try:
             with open(self.cwd / "warm-python.log", "ab") as errors:
                 self._process = subprocess.Popen(
-                    [self.python, "-c", SERVER_SOURCE, str(theirs.fileno())],
+                    [self.python, "-c", SERVER_SOURCE, str(theirs.fileno()), ENTER_SOURCE],
                     pass_fds=[theirs.fileno()], env=self.env, cwd=self.cwd,
                     stdin=subprocess.DEVNULL, stdout=errors, stderr=errors)
         except OSError as exc:
@@ -99,9 +102,10 @@ class WarmPython:
         return True
 
     def run(self, request: dict, stdout_fd: int, spill: Path) -> WarmChild:
-        """Fork a step described by ``request`` (module, args, cwd, env), its output going
-        to ``stdout_fd``; a request too big for one message goes through the file
-        ``spill``. Raises OSError when the server is gone."""
+        """Fork a step described by ``request`` (module, args, cwd, env, and the
+        ``limits`` it enters: ``MemoryLimit.child_spec``), its output going to
+        ``stdout_fd``; a request too big for one message goes through the file ``spill``.
+        Raises OSError when the server is gone."""
         with self._lock:
             self._next_id += 1
             child = WarmChild(self._next_id)

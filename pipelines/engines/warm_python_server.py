@@ -1,9 +1,11 @@
-"""The warm Python's server: runs in the step interpreter, started with ``python -c`` and
-this file's text (it imports nothing of kfdash, which that interpreter may not have).
+"""The warm Python's server: runs in the step interpreter, started with ``python -c``, this
+file's text, its socket's descriptor and the source of ``enter_limits`` (it imports nothing
+of kfdash, which that interpreter may not have; ``dashboard.host_limits`` has that source).
 
 It imports the KFP executor once, then forks one child per step request. A child
 starts its own session (a process group the engine can signal), takes the step's
-stdout/stderr from the descriptor the request carries, changes to the step's folder and
+stdout/stderr from the descriptor the request carries, enters the step's memory limit (its
+cgroup, or RLIMIT_AS) before anything of the step runs, changes to the step's folder and
 environment, and runs ``python -m <module> <args>`` as a fresh interpreter would. The
 server reports each child's pid and, when it reaps it, its exit code. When the engine goes
 away (end of file on the socket) every child still running is killed: a step whose
@@ -26,6 +28,8 @@ import traceback
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
+    entry: dict = {}
+    exec(sys.argv[2], entry)  # defines enter_limits(spec)
     try:
         import argparse
 
@@ -65,7 +69,7 @@ def main() -> None:
                 if not message:
                     break
                 request = json.loads(message)
-                pid = _fork(request, fds, sock, wake_read, wake_write)
+                pid = _fork(request, fds, sock, wake_read, wake_write, entry["enter_limits"])
                 children[pid] = request["id"]
                 sock.send(json.dumps({"id": request["id"], "pid": pid}).encode())
     finally:
@@ -88,7 +92,7 @@ def _reap(sock, children) -> None:
                                   "exit": os.waitstatus_to_exitcode(status)}).encode())
 
 
-def _fork(request_message, fds, sock, wake_read, wake_write) -> int:
+def _fork(request_message, fds, sock, wake_read, wake_write, enter_limits) -> int:
     request = request_message["request"]
     if isinstance(request, str):  # too big for a message: in a file
         with open(request) as handle:
@@ -114,6 +118,12 @@ def _fork(request_message, fds, sock, wake_read, wake_write) -> int:
         os.dup2(fds[0], 2)
         for fd in (null, *fds):
             os.close(fd)
+        if request.get("limits"):
+            try:
+                enter_limits(request["limits"])
+            except OSError as exc:
+                print(f"kfdash: cannot enter the step's memory limit: {exc}", file=sys.stderr)
+                raise
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])

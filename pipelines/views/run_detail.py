@@ -152,6 +152,7 @@ def _step(run: Run, task: RunTask, spec, graph: dict, with_log: bool) -> dict[st
         "image": task.image or (spec_task or {}).get("image", ""),
         "max_attempts": retries + 1 if retries else None,
         "local": settings.KFDASH_PLATFORM == "local",
+        "memory_limit": (task.runtime or {}).get("memory_limit") or "",
         "log_url": reverse("run-task-log", args=[run.profile.name, run.pk, task.node_id]),
         "log": None, "log_error": "",
         "cards": task_cards(task) if task.kind == TaskKind.TASK else [],

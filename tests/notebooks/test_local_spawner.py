@@ -19,6 +19,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from dashboard import host_limits
 from notebooks.choices import Status
 from notebooks.models import Notebook, Volume
 from notebooks.spawners import Endpoint, SpawnError, local, process
@@ -545,13 +546,13 @@ def test_it_keeps_a_workspace_another_notebook_uses(make_notebook, profile, owne
     ("100M", 10**8), ("1e3", 1000), ("", None), ("  ", None),
 ])
 def test_it_reads_memory_quantities(text, expected):
-    assert process.memory_bytes(text) == expected
+    assert host_limits.memory_bytes(text) == expected
 
 
 @pytest.mark.parametrize("text", ["lots", "2GB", "-1Gi", "1..5"])
 def test_it_refuses_what_is_not_a_quantity(text):
     with pytest.raises(ValueError):
-        process.memory_bytes(text)
+        host_limits.memory_bytes(text)
 
 
 @pytest.mark.parametrize(("request_", "limit", "cores", "description"), [
@@ -614,18 +615,18 @@ def test_it_finds_its_memory_cgroup_in_either_hierarchy(tmp_path):
     (v1 / "docker" / "abc").mkdir(parents=True)
     mountinfo = (f"41 31 0:38 / {v2} rw,relatime - cgroup2 cgroup2 rw\n"
                  f"35 31 0:32 /docker {v1} rw,relatime - cgroup cgroup rw,memory\n")
-    assert process.own_memory_cgroup("0::/user.slice/app\n", mountinfo) == \
+    assert host_limits.own_memory_cgroup("0::/user.slice/app\n", mountinfo) == \
         (2, v2 / "user.slice" / "app")
     # Hybrid: memory is on the v1 hierarchy (v2 lacks the controller here).
     (v2 / "user.slice" / "app" / "cgroup.controllers").write_text("hugetlb\n")
     hybrid = "4:memory:/docker/abc\n0::/user.slice/app\n"
-    assert process.own_memory_cgroup(hybrid, mountinfo) == (1, v1 / "abc")
-    assert process.own_memory_cgroup("0::/\n", "") is None
+    assert host_limits.own_memory_cgroup(hybrid, mountinfo) == (1, v1 / "abc")
+    assert host_limits.own_memory_cgroup("0::/\n", "") is None
 
 
 def test_it_makes_a_v2_memory_cgroup(tmp_path):
     (tmp_path / "cgroup.subtree_control").write_text("cpu\n")
-    cgroup = process.create_memory_cgroup((2, tmp_path), "kfdash-x", 2 * 1024**3)
+    cgroup = host_limits.create_memory_cgroup((2, tmp_path), "kfdash-x", 2 * 1024**3)
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory"
     assert (cgroup.path / "memory.max").read_text() == str(2 * 1024**3)
     assert cgroup.procs == tmp_path / "kfdash-x" / "cgroup.procs"

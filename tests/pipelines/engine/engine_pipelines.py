@@ -239,3 +239,21 @@ def one_of(value: int = 5):
     with dsl.Else():
         small = add(a=n.output, b=0)
     add(a=dsl.OneOf(big.output, small.output), b=0)
+
+
+@dsl.component(base_image=IMAGE)
+def hog(megabytes: int) -> int:
+    """Allocates (and writes) ``megabytes`` MB."""
+    data = bytearray(megabytes * 1024 * 1024)
+    return len(data) // (1024 * 1024)
+
+
+@dsl.pipeline(name="memory-limits")
+def memory_limits(megabytes: int = 1024):
+    hog(megabytes=megabytes).set_memory_limit("200M").set_display_name("hungry") \
+        .set_caching_options(False)
+    hog(megabytes=1).set_memory_limit("200M").set_display_name("modest") \
+        .set_caching_options(False)
+    hog(megabytes=1).set_display_name("unlimited").set_caching_options(False)
+    shell(script=f"python3 -c 'x = bytearray({megabytes} << 20)'").set_memory_limit("200M") \
+        .set_display_name("hungry-process").set_caching_options(False)
