@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-fast bench lint setup setup-dev system-deps migrate clean vendor
+.PHONY: run test test-fast test-slow bench lint setup setup-dev system-deps migrate clean vendor
 
 run: setup migrate
 	$(BIN)/python manage.py bootstrap
@@ -26,9 +26,14 @@ test: setup-dev system-deps
 test-fast: setup-dev
 	$(BIN)/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
+# The slow tests alone (the API fuzz and load tests, a few minutes); `make test` runs them
+# too, with everything else.
+test-slow: setup-dev
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
 # Every benchmark in bench/, one after another (tens of minutes; each prints its table,
 # to compare with bench/RESULTS.md). Never part of the tests.
-BENCHMARKS := local_engine pipelines runs_list vs_mlflow live_updates argo_record \
+BENCHMARKS := local_engine pipelines runs_list vs_mlflow live_updates load argo_record \
 	notebook_spawn notebook_proxy
 bench: setup-dev
 	set -e; for name in $(BENCHMARKS); do echo "== bench/$$name.py"; \

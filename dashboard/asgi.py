@@ -15,6 +15,7 @@ from django.conf import settings  # noqa: E402
 
 from dashboard.auth.header import TrustedHeaderWebsocketMiddleware  # noqa: E402
 from dashboard.body_limit import BODY_SLACK, limit_bodies  # noqa: E402
+from dashboard.request_limit import limit_requests  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from notebooks.proxy import PREFIX as NOTEBOOK_PREFIX  # noqa: E402
 from notebooks.proxy import proxy as notebook_proxy  # noqa: E402
@@ -81,7 +82,8 @@ application = ProtocolTypeRouter(
     {
         "lifespan": lifespan,
         "http": notebooks_to(notebook_proxy, limit_bodies(
-            django_application, settings.KFDASH_MAX_PIPELINE_BYTES + BODY_SLACK)),
+            limit_requests(django_application, settings.KFDASH_REQUEST_CONCURRENCY),
+            settings.KFDASH_MAX_PIPELINE_BYTES + BODY_SLACK)),
         "websocket": notebooks_to(
             AllowedHostsOriginValidator(notebook_proxy),
             AllowedHostsOriginValidator(AuthMiddlewareStack(

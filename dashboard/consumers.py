@@ -8,7 +8,22 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from dashboard import access, live
 
 
-class NamespaceGroupConsumer(AsyncJsonWebsocketConsumer):
+class LiveRelay:
+    """Relays ``live.event`` messages without the database clean-up channels runs before
+    every other handler. Since channels 4.2 each message first runs Django's
+    ``close_old_connections`` on a worker thread, as a request would; a relayed event never
+    touches the database, and that thread hop per message made pages fall so far behind
+    under load (a busy server, a runs list getting every run's events) that the channel
+    layer dropped events once a page's queue was full."""
+
+    async def dispatch(self, message) -> None:
+        if message["type"] == "live.event":
+            await self.live_event(message)
+        else:
+            await super().dispatch(message)
+
+
+class NamespaceGroupConsumer(LiveRelay, AsyncJsonWebsocketConsumer):
     """Relays one namespace's live events to a browser allowed to view it.
 
     Subclasses name the group; refused sockets are closed with code 4403, the

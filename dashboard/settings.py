@@ -204,6 +204,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Requests computed at once (dashboard/request_limit.py): more wait on the event loop
+# without a thread, so that it keeps its turns at the GIL to serve websockets.
+KFDASH_REQUEST_CONCURRENCY = env.int("KFDASH_REQUEST_CONCURRENCY", default=8)
+if KFDASH_REQUEST_CONCURRENCY <= 0:
+    raise ImproperlyConfigured("KFDASH_REQUEST_CONCURRENCY must be a positive number.")
+
 _channel_layer_url = env.str("CHANNEL_LAYER_URL", default="")
 if _channel_layer_url:
     CHANNEL_LAYERS = {

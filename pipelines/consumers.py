@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
 from dashboard import access
-from dashboard.consumers import NamespaceGroupConsumer
+from dashboard.consumers import LiveRelay, NamespaceGroupConsumer
 from pipelines.engines import EngineError, engine_for
 from pipelines.models import Run, RunTask, run_group, runs_group
 
@@ -37,7 +37,7 @@ def _visible_run(user, namespace: str, run_id) -> bool:
             and Run.objects.filter(pk=run_id, profile__name=namespace).exists())
 
 
-class RunConsumer(AsyncJsonWebsocketConsumer):
+class RunConsumer(LiveRelay, AsyncJsonWebsocketConsumer):
     """One run's page: a snapshot of the run and all its tasks, then every change.
 
     It joins the run's group *before* reading the snapshot, so a change committed in

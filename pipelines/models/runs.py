@@ -216,6 +216,9 @@ class Run(models.Model):
                 if task.state in FINISHED and task.finished_at is None:
                     task.finished_at = now
                 task.save()
+            # Run lists show only the run's own fields: a commit of tasks alone is news
+            # to its run's page, not to them (they would get every task's every change).
+            listed = any(getattr(self, name) != value for name, value in run_fields.items())
             update = {"revision": self.revision, **run_fields}
             state = run_fields.get("state")
             if state and state != self.state:
@@ -230,9 +233,9 @@ class Run(models.Model):
             for field, value in update.items():
                 setattr(self, field, value)
             Run.objects.filter(pk=self.pk).update(**update)
-            self._publish_on_commit(tasks)
+            self._publish_on_commit(tasks, to_lists=listed)
 
-    def _publish_on_commit(self, tasks: list[RunTask]) -> None:
+    def _publish_on_commit(self, tasks: list[RunTask], to_lists: bool = True) -> None:
         run_event = self.live_event()
         events = [run_event, *(task.live_event() for task in tasks)]
         namespace = self.profile.name
@@ -240,7 +243,7 @@ class Run(models.Model):
         def send() -> None:
             group = run_group(self.pk)
             live.publish_all([*((group, event) for event in events),
-                              (runs_group(namespace), run_event)])
+                              *([(runs_group(namespace), run_event)] if to_lists else [])])
 
         transaction.on_commit(send)
 

@@ -134,6 +134,24 @@ def test_it_commits_changes_under_a_new_revision_and_publishes_them_in_order(
         ("run", 2, "SUCCEEDED"), ("task", 2, "SUCCEEDED"), ("run", 2, "SUCCEEDED")]
 
 
+def test_a_commit_of_tasks_alone_is_news_to_the_run_page_not_to_run_lists(
+        owner, profile, version, django_capture_on_commit_callbacks):
+    run = Run.objects.create(profile=profile, experiment=Experiment.default_for(profile, owner),
+                             name="r", format=version.format, document={}, graph=version.graph,
+                             state="RUNNING")
+    task = RunTask(run=run, node_id="add", spec_id="add", display_name="add", state="RUNNING")
+    page, lists = listen(run_group(run.pk)), listen(runs_group(profile.name))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run.commit_changes([task])
+    with django_capture_on_commit_callbacks(execute=True):
+        run.commit_changes([task], state="RUNNING")  # the same state: nothing new for lists
+
+    assert [(e["type"], e["revision"]) for e in page()] == [
+        ("run", 1), ("task", 1), ("run", 2), ("task", 2)]
+    assert lists() == []
+
+
 def test_it_publishes_nothing_that_was_rolled_back(owner, profile, version,
                                                     django_capture_on_commit_callbacks):
     from django.db import transaction
