@@ -210,16 +210,20 @@ KFDASH_REQUEST_CONCURRENCY = env.int("KFDASH_REQUEST_CONCURRENCY", default=8)
 if KFDASH_REQUEST_CONCURRENCY <= 0:
     raise ImproperlyConfigured("KFDASH_REQUEST_CONCURRENCY must be a positive number.")
 
+# Events a page may fall behind before the layer drops what comes next, without telling
+# anyone (channels' default is 100: a runs list under load reached it, tests/test_load.py).
+LIVE_EVENTS_QUEUED = 1000
 _channel_layer_url = env.str("CHANNEL_LAYER_URL", default="")
 if _channel_layer_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_channel_layer_url]},
+            "CONFIG": {"hosts": [_channel_layer_url], "capacity": LIVE_EVENTS_QUEUED},
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
+                                  "CONFIG": {"capacity": LIVE_EVENTS_QUEUED}}}
 
 # --- identity --------------------------------------------------------------------
 

@@ -130,3 +130,4 @@ def test_the_probes_never_wait_for_a_turn():
         return inside
 
     assert asyncio.run(scenario()) == 3
+
