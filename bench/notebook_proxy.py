@@ -9,7 +9,18 @@ and proxied, interleaved so that drift hits both alike:
   execute_reply, p50 of 200 (and kernel_info_request to its reply);
 * a small API request (``/api/status``), p50 of 200, for the per-request cost.
 
-    .venv/bin/python bench/notebook_proxy.py [--downloads 20] [--round-trips 200]
+    .venv/bin/python bench/notebook_proxy.py [--downloads 20] [--round-trips 200] [--nginx]
+
+With ``--nginx`` (and an ``nginx`` binary installed; kfdash does not need one), the
+download and ``/api/status`` are also measured through nginx as a reverse proxy to the
+same JupyterLab (a minimal configuration generated in the temporary directory: one
+process, a keepalive upstream, the token set as the Authorization header), once with
+nginx's default ``proxy_buffering on`` and once with ``off``: a native, copying proxy
+for comparison. For each download the CPU time the proxy process (kfdash's uvicorn,
+nginx) and JupyterLab consumed is read from ``/proc/<pid>/stat`` (utime + stime),
+and the client's own from ``time.process_time``: the cost of each route, which the
+scheduling of four processes on a few shared cores does not blur as it blurs the
+wall-clock times. The routes take turns in a rotating order.
 
 Direct requests carry the token; proxied ones the kfdash session cookie, as a
 browser's would. Websocket clients do not negotiate compression either way.
@@ -28,10 +39,12 @@ import platform
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +55,7 @@ import requests  # noqa: E402
 import websockets.sync.client as ws_client  # noqa: E402
 
 from tests.notebooks.jupyter import start_jupyter  # noqa: E402
-from tests.servers import start_kfdash  # noqa: E402
+from tests.servers import free_port, start_kfdash, stop_process, wait_until_answering  # noqa: E402
 
 NAMESPACE, NAME = "bench", "lab"
 SIZE = 10 * 1024 * 1024
@@ -94,6 +107,117 @@ def small(session: requests.Session, url: str) -> float:
     return time.perf_counter() - start
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) process ``pid`` has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # from field 3 (state) on; comm may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Route:
+    """One way to the JupyterLab: direct, through kfdash, through nginx."""
+    label: str
+    session: requests.Session
+    url: str  # ".../notebook/<ns>/<name>/"
+    pid: int | None = None  # the proxy's process
+    proxy_cpu: float = 0.0  # seconds over the measured downloads
+    jupyter_cpu: float = 0.0
+    client_cpu: float = 0.0  # this process's
+    samples: list[float] = field(default_factory=list)
+
+
+def turns(routes: list[Route], i: int) -> list[Route]:
+    """The routes in a rotating order, so that none always goes first."""
+    k = i % len(routes)
+    return routes[k:] + routes[:k]
+
+
+NGINX_CONF = """
+worker_processes 1;
+error_log {work}/error.log notice;
+pid {work}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/client_body;
+    proxy_temp_path {work}/proxy_temp;
+    fastcgi_temp_path {work}/fastcgi_temp;
+    uwsgi_temp_path {work}/uwsgi_temp;
+    scgi_temp_path {work}/scgi_temp;
+    upstream jupyter {{
+        server 127.0.0.1:{upstream};
+        keepalive 16;
+    }}
+{servers}
+}}
+"""
+NGINX_SERVER = """
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://jupyter;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host 127.0.0.1:{upstream};
+            proxy_set_header Authorization "token {token}";
+            proxy_buffering {buffering};
+        }}
+    }}
+"""
+
+
+@dataclass
+class Nginx:
+    process: subprocess.Popen
+    work: Path
+    ports: dict[str, int]  # proxy_buffering value -> port
+
+    def log(self) -> str:
+        path = self.work / "error.log"
+        return path.read_text() if path.exists() else ""
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+         if os.access(path, os.X_OK)), None)
+
+
+def nginx_version(binary: str) -> str:
+    out = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr
+    return out.strip().rsplit("/", 1)[-1]
+
+
+def start_nginx(binary: str, work: Path, jupyter) -> Nginx:
+    """nginx in the foreground, one process (no master), with one server per
+    ``proxy_buffering`` setting, all proxying to ``jupyter`` on loopback."""
+    work.mkdir(parents=True)
+    ports = {buffering: free_port() for buffering in ("on", "off")}
+    servers = "".join(NGINX_SERVER.format(port=port, upstream=jupyter.port,
+                                          token=jupyter.token, buffering=buffering)
+                      for buffering, port in ports.items())
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, upstream=jupyter.port, servers=servers))
+    with open(work / "stderr.log", "w") as stderr:
+        process = subprocess.Popen(
+            [binary, "-p", str(work), "-c", str(conf), "-g", "daemon off; master_process off;"],
+            stdout=subprocess.DEVNULL, stderr=stderr)
+    nginx = Nginx(process, work, ports)
+    try:
+        for port in ports.values():
+            wait_until_answering(
+                process, f"http://127.0.0.1:{port}{jupyter.base_url}api/status", "nginx",
+                log=lambda: nginx.log() + (work / "stderr.log").read_text())
+    except RuntimeError:
+        nginx.stop()
+        raise
+    return nginx
+
+
 EXECUTE = {"code": "1", "silent": False, "store_history": False, "user_expressions": {},
            "allow_stdin": False, "stop_on_error": True}
 
@@ -131,12 +255,19 @@ def main() -> None:
     parser.add_argument("--round-trips", type=int, default=200)
     parser.add_argument("--only", choices=["status", "download", "kernel"], default=None,
                         help="measure one thing only (e.g. while tuning)")
+    parser.add_argument("--nginx", action="store_true",
+                        help="also measure the download and /api/status through nginx")
     args = parser.parse_args()
     measures = {args.only} if args.only else {"status", "download", "kernel"}
+    nginx_bin = nginx_binary() if args.nginx else None
+    if args.nginx and nginx_bin is None:
+        print("--nginx: no nginx binary found (e.g. apt-get install nginx-light); "
+              "measuring without it", file=sys.stderr)
 
     work = Path(tempfile.mkdtemp(prefix="kfdash-bench-proxy-"))
     jupyter = start_jupyter(work / "jupyter", NAMESPACE, NAME)
-    server = None
+    server = nginx = None
+    nginx_log = ""
     try:
         server = start_kfdash(work / "kfdash",
                               DJANGO_SETTINGS_MODULE="tests.notebooks.proxy_settings")
@@ -153,48 +284,86 @@ def main() -> None:
         direct.headers["Authorization"] = f"token {jupyter.token}"
         proxied = requests.Session()
         proxied.cookies.set("sessionid", session_key)
+        routes = [Route("direct", direct, direct_url),
+                  Route("kfdash", proxied, proxied_url, server.process.pid)]
+        if nginx_bin and measures & {"status", "download"}:
+            nginx = start_nginx(nginx_bin, work / "nginx", jupyter)
+            for buffering, port in nginx.ports.items():
+                routes.append(Route(f"nginx, proxy_buffering {buffering}", requests.Session(),
+                                    f"http://127.0.0.1:{port}{base}", nginx.process.pid))
 
         results: dict[str, tuple[float, float]] = {}
 
         # Small requests: the per-request cost (access check from cache, pooled upstream).
-        for _ in range(20 if "status" in measures else 1):
-            small(direct, direct_url + "api/status")
-            small(proxied, proxied_url + "api/status")
+        for i in range(20 if "status" in measures else 1):
+            for route in turns(routes, i):
+                small(route.session, route.url + "api/status")
         if "status" in measures:
-            d, p = [], []
-            for _ in range(args.round_trips):
-                d.append(small(direct, direct_url + "api/status"))
-                p.append(small(proxied, proxied_url + "api/status"))
-            results["GET /api/status"] = (p50(d), p50(p))
+            samples: dict[str, list[float]] = {route.label: [] for route in routes}
+            for i in range(args.round_trips):
+                for route in turns(routes, i):
+                    samples[route.label].append(small(route.session, route.url + "api/status"))
+            d = p50(samples["direct"])
+            results["GET /api/status"] = (d, p50(samples["kfdash"]))
+            for route in routes[2:]:
+                results[f"GET /api/status, {route.label}"] = (d, p50(samples[route.label]))
 
         if "download" in measures:
-            for _ in range(3):
-                download(direct, direct_url + "files/bench.bin")
-                download(proxied, proxied_url + "files/bench.bin")
-            d, p = [], []
-            for _ in range(args.downloads):
-                d.append(download(direct, direct_url + "files/bench.bin"))
-                p.append(download(proxied, proxied_url + "files/bench.bin"))
-            results["10 MB download"] = (p50(d), p50(p))
+            for i in range(3):
+                for route in turns(routes, i):
+                    download(route.session, route.url + "files/bench.bin")
+            jupyter_pid = jupyter.process.pid
+            for i in range(args.downloads):
+                for route in turns(routes, i):
+                    proxy_before = cpu_seconds(route.pid) if route.pid else 0.0
+                    jupyter_before = cpu_seconds(jupyter_pid)
+                    client_before = time.process_time()
+                    route.samples.append(download(route.session, route.url + "files/bench.bin"))
+                    route.client_cpu += time.process_time() - client_before
+                    route.jupyter_cpu += cpu_seconds(jupyter_pid) - jupyter_before
+                    if route.pid:
+                        route.proxy_cpu += cpu_seconds(route.pid) - proxy_before
+            d = p50(routes[0].samples)
+            results["10 MB download"] = (d, p50(routes[1].samples))
+            for route in routes[2:]:
+                results[f"10 MB download, {route.label}"] = (d, p50(route.samples))
 
         if "kernel" in measures:
             kernel_round_trips(args, results, direct, direct_url, base, jupyter, server,
                                session_key)
     finally:
+        if nginx:
+            nginx.stop()
+            nginx_log = nginx.log()
         if server:
             server.stop()
         jupyter.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(environment())
-    print(f"{'measure (p50)':<36}{'direct':>10}{'proxied':>10}{'added':>10}{'overhead':>10}")
+    print(environment(nginx_bin if nginx else None))
+    width = max(36, *(len(label) + 2 for label in results))
+    print(f"{'measure (p50)':<{width}}{'direct':>10}{'proxied':>10}{'added':>10}"
+          f"{'overhead':>10}")
     for label, (d, p) in results.items():
-        print(f"{label:<36}{d * 1000:>8.2f}ms{p * 1000:>8.2f}ms{(p - d) * 1000:>8.2f}ms"
+        print(f"{label:<{width}}{d * 1000:>8.2f}ms{p * 1000:>8.2f}ms{(p - d) * 1000:>8.2f}ms"
               f"{overhead(d, p):>10}")
     if "10 MB download" in results:
         mb = SIZE / 1024 / 1024
-        d, p = results["10 MB download"]
-        print(f"download throughput: direct {mb / d:.0f} MiB/s, proxied {mb / p:.0f} MiB/s")
+        print("download throughput: " + ", ".join(
+            f"{route.label} {mb / p50(route.samples):.0f} MiB/s" for route in routes))
+        n = len(routes[0].samples)
+        print(f"CPU per download (proxy and jupyter: /proc/<pid>/stat utime+stime, in "
+              f"{1000 / os.sysconf('SC_CLK_TCK'):g} ms ticks; client: process_time; "
+              f"mean of {n}):")
+        print(f"{'route':<{width}}{'proxy':>10}{'per MiB':>10}{'jupyter':>10}{'client':>10}")
+        for route in routes:
+            proxy = f"{route.proxy_cpu / n * 1000:>8.2f}ms" if route.pid else f"{'-':>10}"
+            per_mb = f"{route.proxy_cpu / n / mb * 1000:>8.3f}ms" if route.pid else f"{'-':>10}"
+            print(f"{route.label:<{width}}{proxy}{per_mb}{route.jupyter_cpu / n * 1000:>8.2f}ms"
+                  f"{route.client_cpu / n * 1000:>8.2f}ms")
+    spilled = nginx_log.count("buffered to a temporary file")
+    if spilled:
+        print(f"nginx buffered {spilled} responses to a temporary file (proxy_buffering on)")
 
 
 def kernel_round_trips(args, results, direct, direct_url, base, jupyter, server,
@@ -234,7 +403,7 @@ def kernel_round_trips(args, results, direct, direct_url, base, jupyter, server,
     direct.delete(direct_url + f"api/kernels/{kernel}")
 
 
-def environment() -> str:
+def environment(nginx: str | None = None) -> str:
     from importlib.metadata import version
 
     cpu = platform.processor() or ""
@@ -248,6 +417,8 @@ def environment() -> str:
     packages = ", ".join(f"{name} {version(name)}" for name in (
         "uvicorn", "aiohttp", "websockets", "channels", "Django", "jupyter_server",
         "jupyterlab", "ipykernel", "tornado"))
+    if nginx:
+        packages += f", nginx {nginx_version(nginx)}"
     return (f"{time.strftime('%Y-%m-%d')}; {cpu} x{os.cpu_count()}; "
             f"Python {platform.python_version()}; {packages}")
 
