@@ -34,7 +34,7 @@ test-slow: setup-dev
 # Every benchmark in bench/, one after another (tens of minutes; each prints its table,
 # to compare with bench/RESULTS.md). Never part of the tests.
 BENCHMARKS := local_engine pipelines runs_list vs_mlflow live_updates load argo_record \
-	notebook_spawn notebook_proxy
+	notebook_spawn notebook_proxy memory
 bench: setup-dev
 	set -e; for name in $(BENCHMARKS); do echo "== bench/$$name.py"; \
 		$(BIN)/python bench/$$name.py; done
