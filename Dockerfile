@@ -22,6 +22,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     KFDASH_DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=8000 \
+    MALLOC_ARENA_MAX=2 \
     HOME=/tmp
 
 # A fixed numeric uid, so Kubernetes' runAsNonRoot can check it; group 0 lets clusters

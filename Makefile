@@ -6,7 +6,10 @@ VENDOR := static/vendor/.ready  # browser assets from npm (see the vendor target
 KFP1_VENV := .venv-kfp1
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
+# glibc keeps a malloc arena per thread (up to 8 a core): with the engine's short-lived
+# step threads the server crept ~1 MiB a run; two arenas hold it level (bench/RESULTS.md).
+MALLOC_ARENA_MAX ?= 2
+export HOST PORT MALLOC_ARENA_MAX
 
 .PHONY: run test test-fast test-slow bench lint setup setup-dev system-deps migrate clean vendor
 
@@ -21,7 +24,7 @@ test: setup-dev system-deps
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Everything but the browser journeys and the slow tests (the API fuzz test), for a quick
+# Everything but the browser journeys and the slow tests (API fuzz, load), for a quick
 # loop while coding; `make test` runs them all.
 test-fast: setup-dev
 	$(BIN)/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
