@@ -214,6 +214,13 @@ def shell_step(script: str):
     shell(script=script).set_caching_options(False)
 
 
+@dsl.pipeline(name="two-shell-steps")
+def two_shell_steps(first: str, second: str):
+    """Two steps side by side, neither waiting for the other."""
+    shell(script=first).set_caching_options(False).set_display_name("first")
+    shell(script=second).set_caching_options(False).set_display_name("second")
+
+
 @dsl.pipeline(name="pythons")
 def pythons():
     which_python().set_caching_options(False)

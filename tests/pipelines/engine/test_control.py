@@ -137,6 +137,27 @@ def test_a_dashboard_shutdown_stops_steps_without_spending_their_attempts(
     assert "stopped by a dashboard shutdown" in text and "second" in text
 
 
+def test_a_step_stopped_by_a_shutdown_after_a_sibling_failed_still_runs_again(
+        start_run, kfp2_package, engine, tmp_path):
+    """failFast keeps new steps from starting once one failed; a step that was already
+    running when the dashboard stopped is not new, and runs again at the next start."""
+    marker = tmp_path / "second-attempt"
+    run = start_run(kfp2_package("two_shell_steps"), first="exit 3",
+                    second=f"if [ -e {marker} ]; then echo again; else touch {marker}; "
+                           "sleep 300; fi")
+    wait_until(marker.exists, what="the second step starting")
+    wait_until(lambda: {t.display_name: t.state for t in tasks_of(run).values()}.get(
+        "first") == "FAILED", what="the first step failing")
+    engine.stop_runs(grace=2)
+    engine.resume()  # what the next start does
+    wait_for(run)
+    states = {t.display_name: (t.state, t.attempts) for t in tasks_of(run).values()}
+    assert states == {"first": ("FAILED", 1), "second": ("SUCCEEDED", 2)}
+    assert run.state == "FAILED"
+    second = next(t for t in tasks_of(run).values() if t.display_name == "second")
+    assert "again" in engine.read_log(second)
+
+
 def test_python_in_a_command_means_the_step_interpreter(start_run, kfp2_package, settings,
                                                         engine):
     # Another name of this virtualenv's interpreter (a venv has python, python3 and
