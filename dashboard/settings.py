@@ -218,7 +218,11 @@ if _channel_layer_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_channel_layer_url], "capacity": LIVE_EVENTS_QUEUED},
+            # Pages wait for events in 5 s blocking pops (channels_redis' brpop_timeout);
+            # redis-py 8 times out socket reads at 5 s by default, which ended every idle
+            # page's socket with a TimeoutError. Reads get longer than a pop.
+            "CONFIG": {"hosts": [{"address": _channel_layer_url, "socket_timeout": 15}],
+                       "capacity": LIVE_EVENTS_QUEUED},
         }
     }
 else:

@@ -111,6 +111,23 @@ def test_a_change_committed_elsewhere_reaches_the_page_through_redis(kfdash_serv
             "evaluate", "SUCCEEDED", 1)
 
 
+def test_a_page_idle_for_longer_than_a_blocking_pop_keeps_its_socket(kfdash_server,
+                                                                       redis_url):
+    """channels_redis waits for a page's events in 5 s blocking pops; the Redis client's
+    reads must outlast them (redis-py 8's default of 5 s crashed the consumer, closing
+    the page's socket every few seconds)."""
+    server = kfdash_server(CHANNEL_LAYER_URL=redis_url)
+    server.manage("create_user", ANA, "--password", PASSWORD, "--namespace", NS)
+    run_id = make_run(server)
+    with page_socket(server, log_in(server, ANA, PASSWORD), run_id) as ws:
+        assert receive(ws)["type"] == "snapshot"
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=12)  # two pops' time with nothing to say: still open
+        server.manage("shell", "-c", FINISH_EVALUATE.format(run_id=run_id))
+        assert receive(ws)["revision"] == 1
+    assert "Traceback" not in server.log()
+
+
 def test_without_redis_another_process_cannot_reach_the_page(kfdash_server):
     """Why the test above needs Redis: with the in-memory layer only the server's own
     process publishes to its pages."""
