@@ -50,6 +50,14 @@ class RunModel {
     this.touched = new Set(this.rows.keys());
   }
 
+  // Whether events were lost before ``event``: every commit sends one run event with the
+  // next revision, so a run event further ahead means some never arrived (the channel
+  // layer drops what a page falls too far behind on).
+  missed(event) {
+    return event.type === "run" && this.run !== null && this.revision !== null
+      && event.revision > Math.max(this.run.revision, this.revision) + 1;
+  }
+
   // Whether ``event`` changed anything: events the snapshot already holds are dropped.
   apply(event) {
     if (this.revision === null || event.revision <= this.revision) return false;
@@ -788,13 +796,15 @@ function start() {
   setUpTabs();
   const wanted = new URLSearchParams(location.search).get("step");
   let first = true;
-  subscribe(pageData.live, (event) => {
+  subscribe(pageData.live, (event, resync) => {
     if (event.type === "snapshot") {
       model.load(event);
       updateHistory(true);
       changed();
       if (first && wanted) showStep(wanted);
       first = false;
+    } else if (model.missed(event)) {
+      resync();
     } else if (model.apply(event)) {
       changed();
     }

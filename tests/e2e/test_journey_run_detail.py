@@ -153,6 +153,37 @@ def test_it_shows_a_run_changing_live(redis_url, server, create_users, new_page,
     assert problems == []
 
 
+# A change committed without its events reaching anyone, as when the channel layer drops
+# what a page fell too far behind on.
+COMMIT_UNHEARD = """
+from pipelines.models import Run, RunTask
+run = Run.objects.get(pk={run_id!r})
+RunTask.objects.filter(run=run, node_id="evaluate").update(state="SUCCEEDED",
+                                                          revision=run.revision + 1)
+Run.objects.filter(pk=run.pk).update(revision=run.revision + 1)
+"""
+
+
+def test_a_page_that_missed_events_loads_the_run_again(redis_url, server,  # noqa: F811
+                                                        create_users, new_page, log_in):
+    create_users((ANA, "--namespace", NS))
+    run_id = server.manage("shell", "-c", MAKE_RUN.format(ns=NS, email=ANA)).stdout.split()[-1]
+    page = new_page()
+    problems = record_problems(page)
+    log_in(page, ANA)
+    page.goto(f"{server.url}/ns/{NS}/runs/{run_id}/")
+    expect(page.locator("[data-pipeline-graph][data-ready='true']")).to_be_attached(
+        timeout=30_000)
+    wait_for_js(page, "() => document.body.dataset.revision === '0'")
+    server.manage("shell", "-c", COMMIT_UNHEARD.format(run_id=run_id))
+    commit(server, run_id, {}, state="FAILED", error="notify failed")
+    # Revision 2 came after 0: the page asked for the run again, and has revision 1 too.
+    expect(page.locator("h1 [data-run-state]")).to_have_text("Failed")
+    expect_state(page, "evaluate", "SUCCEEDED")
+    wait_for_js(page, "() => document.body.dataset.revision === '2'")
+    assert problems == []
+
+
 # A pipeline slow enough to watch: a step that counts for three seconds, then a loop.
 @dsl.component(base_image="python:3.11")
 def count(n: int) -> int:
