@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import describe_machine  # noqa: E402  (bench/machine.py)
 
 NAMESPACE = "bench"
 DRAIN_SECONDS = 5.0
@@ -231,26 +232,6 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def environment() -> str:
-    from importlib.metadata import version
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True
-                           ).stdout.split(" v=")[-1].split()[0] if shutil.which(
-                               "redis-server") else "none"
-    packages = ", ".join(f"{name} {version(name)}" for name in (
-        "uvicorn", "websockets", "channels", "channels_redis", "Django"))
-    return (f"{time.strftime('%Y-%m-%d')}; {cpu} x{os.cpu_count()}; "
-            f"Python {platform.python_version()}; {packages}; redis-server {redis}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("role", nargs="?", default="bench", choices=["bench", "serve", "commit"],
@@ -281,7 +262,11 @@ def main() -> None:
                 print(f"  {rows[-1]}", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(environment())
+    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True
+                           ).stdout.split(" v=")[-1].split()[0] if shutil.which(
+                               "redis-server") else "none"
+    print(describe_machine(("uvicorn", "websockets", "channels", "channels_redis", "Django"),
+                           f"redis-server {redis}"))
     print(f"{args.changes} changes, one every {args.interval * 1000:.0f} ms; latency from "
           "commit to the task event read by each client"
           + ("; memory*: sent from the committing thread's own loop" if args.own_loop else ""))

@@ -25,37 +25,20 @@ machine's cores with the server. ``--request-concurrency`` sets the server's
 import argparse
 import asyncio
 import os
-import platform
 import shutil
 import sys
 import tempfile
-import time
-from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import describe_machine  # noqa: E402  (bench/machine.py)
+
 from tests.load_driver import markdown, run_load, seed, target_for  # noqa: E402
 from tests.servers import start_kfdash  # noqa: E402
 
 PACKAGES = ("uvicorn", "Django", "channels", "websockets", "aiohttp", "kfp")
-
-
-def machine() -> str:
-    """The date, CPU model and count, Python and the versions that matter here."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    packages = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
-    return (f"{time.strftime('%Y-%m-%d')}; {platform.system()} {platform.release()} "
-            f"{platform.machine()}; {cpu} x{os.cpu_count()}; Python "
-            f"{platform.python_version()}; {packages}")
 
 
 def main() -> None:
@@ -85,7 +68,7 @@ def main() -> None:
         if server:
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
-    print(machine())
+    print(describe_machine(PACKAGES))
     if args.request_concurrency:
         print(f"KFDASH_REQUEST_CONCURRENCY={args.request_concurrency}")
     print(markdown(result))

@@ -47,7 +47,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -56,13 +55,14 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import describe_machine  # noqa: E402  (bench/machine.py)
 
 from tests.servers import KfdashServer, log_in, start_kfdash  # noqa: E402
 
@@ -481,17 +481,7 @@ def costs(rows: dict[str, Sample], steps: int, clients: int) -> list[str]:
 
 
 def environment() -> str:
-    cpu = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    packages = ", ".join(f"{name} {version(name)}" for name in (
-        "Django", "channels", "uvicorn", "websockets", "kfp"))
-    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Linux "
-            f"{platform.release()} {platform.machine()}, {cpu} x{os.cpu_count()}, Python "
-            f"{platform.python_version()}, {packages}; load average "
-            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return describe_machine(("Django", "channels", "uvicorn", "websockets", "kfp"))
 
 
 # --- where the memory goes: tracemalloc in the server (--tracemalloc) -----------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -53,6 +52,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 import requests  # noqa: E402
 import websockets.sync.client as ws_client  # noqa: E402
+from machine import describe_machine  # noqa: E402  (bench/machine.py)
 
 from tests.notebooks.jupyter import start_jupyter  # noqa: E402
 from tests.servers import free_port, start_kfdash, stop_process, wait_until_answering  # noqa: E402
@@ -404,23 +404,10 @@ def kernel_round_trips(args, results, direct, direct_url, base, jupyter, server,
 
 
 def environment(nginx: str | None = None) -> str:
-    from importlib.metadata import version
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    packages = ", ".join(f"{name} {version(name)}" for name in (
-        "uvicorn", "aiohttp", "websockets", "channels", "Django", "jupyter_server",
-        "jupyterlab", "ipykernel", "tornado"))
-    if nginx:
-        packages += f", nginx {nginx_version(nginx)}"
-    return (f"{time.strftime('%Y-%m-%d')}; {cpu} x{os.cpu_count()}; "
-            f"Python {platform.python_version()}; {packages}")
+    return describe_machine(
+        ("uvicorn", "aiohttp", "websockets", "channels", "Django", "jupyter_server",
+         "jupyterlab", "ipykernel", "tornado"),
+        *([f"nginx {nginx_version(nginx)}"] if nginx else []))
 
 
 if __name__ == "__main__":
