@@ -70,17 +70,24 @@ def node_label(page: Page, node_id: str) -> str:
     return page.evaluate("(id) => window.pipelineGraph.getElementById(id).data('label')", node_id)
 
 
-def test_it_shows_a_run_changing_live(redis_url, server, create_users, new_page, log_in,  # noqa: F811
-                                      tmp_path):
+def open_every_state_run(server, create_users, log_in, page: Page):
+    """Ana's run with a task in every state (tests/pipelines/run_rows.py), open in ``page``
+    once its graph is drawn: (run id, page, the page's problems as they come)."""
     create_users((ANA, "--namespace", NS))
     run_id = server.manage("shell", "-c", MAKE_RUN.format(ns=NS, email=ANA)).stdout.split()[-1]
-    page = new_page(viewport={"width": 1440, "height": 1000})
     problems = record_problems(page)
     log_in(page, ANA)
     page.goto(f"{server.url}/ns/{NS}/runs/{run_id}/")
     expect(page.locator("[data-pipeline-graph][data-ready='true']")).to_be_attached(
         timeout=30_000)
     wait_for_js(page, "() => document.body.dataset.revision === '0'")
+    return run_id, page, problems
+
+
+def test_it_shows_a_run_changing_live(redis_url, server, create_users, new_page, log_in,  # noqa: F811
+                                      tmp_path):
+    wide = new_page(viewport={"width": 1440, "height": 1000})
+    run_id, page, problems = open_every_state_run(server, create_users, log_in, wide)
     # Every node in its state's colour; the skipped condition took publish with it.
     for node, state in [("load-data", "SUCCEEDED"), ("train", "CACHED"),
                         ("evaluate", "RUNNING"), ("condition-1", "SKIPPED"),
@@ -166,15 +173,7 @@ Run.objects.filter(pk=run.pk).update(revision=run.revision + 1)
 
 def test_a_page_that_missed_events_loads_the_run_again(redis_url, server,  # noqa: F811
                                                         create_users, new_page, log_in):
-    create_users((ANA, "--namespace", NS))
-    run_id = server.manage("shell", "-c", MAKE_RUN.format(ns=NS, email=ANA)).stdout.split()[-1]
-    page = new_page()
-    problems = record_problems(page)
-    log_in(page, ANA)
-    page.goto(f"{server.url}/ns/{NS}/runs/{run_id}/")
-    expect(page.locator("[data-pipeline-graph][data-ready='true']")).to_be_attached(
-        timeout=30_000)
-    wait_for_js(page, "() => document.body.dataset.revision === '0'")
+    run_id, page, problems = open_every_state_run(server, create_users, log_in, new_page())
     server.manage("shell", "-c", COMMIT_UNHEARD.format(run_id=run_id))
     commit(server, run_id, {}, state="FAILED", error="notify failed")
     # Revision 2 came after 0: the page asked for the run again, and has revision 1 too.
