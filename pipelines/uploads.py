@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -18,6 +19,9 @@ from django.conf import settings
 from pipelines.specs import LoadedPipeline, SpecError, load
 
 FETCH_TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
+# In all, redirects included: a server that trickles bytes would otherwise hold one of the
+# few requests computed at once (KFDASH_REQUEST_CONCURRENCY) for as long as it likes.
+FETCH_SECONDS = 60
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -62,6 +66,7 @@ def fetch_package(url: str) -> LoadedPipeline:
     that every hop's destination is checked (see ``check_destination``)."""
     url = (url or "").strip()
     limit = max_bytes()
+    deadline = time.monotonic() + FETCH_SECONDS
     try:
         for _hop in range(MAX_REDIRECTS + 1):
             check_destination(url)
@@ -77,16 +82,25 @@ def fetch_package(url: str) -> LoadedPipeline:
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > limit:
                     raise too_large(int(declared))
-                chunks, total = [], 0
-                for chunk in response.iter_content(CHUNK):
-                    total += len(chunk)
-                    if total > limit:
-                        raise too_large()
-                    chunks.append(chunk)
-                return load(b"".join(chunks), max_bytes=limit)
+                return load(_body(response, url, limit, deadline), max_bytes=limit)
         raise PackageUnavailable(f"Fetching {url} failed: too many redirects.")
     except requests.RequestException as exc:
         raise PackageUnavailable(f"Fetching {url} failed: {_reason(exc)}.") from exc
+
+
+def _body(response: requests.Response, url: str, limit: int, deadline: float) -> bytes:
+    """The body, read as it arrives (``read1``: whatever came, not a full chunk), so that
+    neither the size limit nor the deadline waits for a slow sender."""
+    chunks, total = [], 0
+    while chunk := response.raw.read1(CHUNK, decode_content=True):
+        total += len(chunk)
+        if total > limit:
+            raise too_large()
+        if time.monotonic() > deadline:
+            raise PackageUnavailable(
+                f"Fetching {url} failed: it took longer than {FETCH_SECONDS} s.")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def check_destination(url: str) -> None:

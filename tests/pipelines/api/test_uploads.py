@@ -75,3 +75,39 @@ def test_it_says_when_nothing_listens():
 def test_it_fetches_only_http_urls(url):
     with pytest.raises(PackageUnavailable, match="http:// or https://"):
         fetch_package(url)
+
+
+def test_it_gives_up_on_a_server_that_trickles(monkeypatch, settings):
+    """Bytes that keep coming, each within the read timeout, still end at the deadline."""
+    import threading
+    import time
+
+    import pipelines.uploads
+
+    settings.KFDASH_FETCH_PRIVATE_URLS = True
+    monkeypatch.setattr(pipelines.uploads, "FETCH_SECONDS", 1)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            while not stop.is_set():
+                connection.sendall(b"#")
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(PackageUnavailable, match="took longer than 1 s"):
+            fetch_package(f"http://127.0.0.1:{listener.getsockname()[1]}/p.yaml")
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert time.monotonic() - began < 5
