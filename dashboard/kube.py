@@ -10,6 +10,12 @@ import threading
 
 from django.conf import settings
 
+# Seconds to connect and to wait for an answer. Calls made while serving a page or an API
+# call must not hold one of the few requests computed at once (KFDASH_REQUEST_CONCURRENCY)
+# for as long as a hung API server likes; watches and log streams, whose bodies are read
+# as they come (``_preload_content=False``), wait as long as they need.
+REQUEST_TIMEOUT = (5, 30)
+
 _lock = threading.Lock()
 _client = None
 
@@ -26,6 +32,7 @@ def api_client():
 
 def _load():
     from kubernetes import client, config
+    from urllib3.util.retry import Retry
 
     configuration = client.Configuration()
     if settings.KUBECONFIG:
@@ -35,7 +42,20 @@ def _load():
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             config.load_kube_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
+    # A call that timed out is not sent again (urllib3 retries reads three times by default,
+    # four waits in all); one that could not connect is, twice.
+    configuration.retries = Retry(total=2, read=0)
+    api = client.ApiClient(configuration)
+    plain = api.call_api
+
+    def call_api(*args, _request_timeout=None, _preload_content=True, **kwargs):
+        if _request_timeout is None and _preload_content:
+            _request_timeout = REQUEST_TIMEOUT
+        return plain(*args, _request_timeout=_request_timeout,
+                     _preload_content=_preload_content, **kwargs)
+
+    api.call_api = call_api
+    return api
 
 
 def reset() -> None:
