@@ -299,9 +299,8 @@ def enter_limits(spec):
 # limits, then becomes the program (same pid). A separate interpreter rather than a
 # preexec_fn keeps this safe in a threaded dashboard; it costs ~10 ms, paid only by what
 # has limits.
-LAUNCHER = ENTER_SOURCE + """\
-import json, os, sys
-enter_limits(json.loads(sys.argv[1]))
+# The end of every launcher (this one, and the step isolation's): become the program.
+EXEC_PROGRAM = """\
 argv = sys.argv[2:]
 try:
     os.execvp(argv[0], argv)
@@ -310,8 +309,13 @@ except OSError as exc:
     os._exit(127)
 """
 
+LAUNCHER = ENTER_SOURCE + """\
+import json, os, sys
+enter_limits(json.loads(sys.argv[1]))
+""" + EXEC_PROGRAM
 
-def launched(python: str, spec: dict, argv: list[str]) -> list[str]:
-    """``argv`` started through the launcher by ``python`` (an absolute path), entering
-    ``spec`` first."""
-    return [python, "-I", "-S", "-c", LAUNCHER, json.dumps(spec), *argv]
+
+def launched(python: str, spec: dict, argv: list[str], launcher: str = LAUNCHER) -> list[str]:
+    """``argv`` started by ``python`` (an absolute path) through ``launcher``, a script
+    that is given ``spec`` and ends with ``EXEC_PROGRAM``."""
+    return [python, "-I", "-S", "-c", launcher, json.dumps(spec), *argv]

@@ -29,7 +29,6 @@ the file removed before each; a step that cannot write there fails, saying so.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import subprocess
@@ -38,6 +37,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from dashboard import host_limits
 
 # Runs in the step interpreter (``python -I -S -c``): namespaces, mounts, chroot, exec.
 LAUNCHER = r'''
@@ -65,13 +66,7 @@ for lower, upper, work, target in spec["overlays"]:
           f"overlay {lower}")
 check(libc.chroot(spec["root"].encode()), "chroot")
 os.chdir(spec["cwd"])
-argv = sys.argv[2:]
-try:
-    os.execvp(argv[0], argv)
-except OSError as exc:
-    sys.stderr.write(f"kfdash: cannot run {argv[0]}: {exc}\n")
-    os._exit(127)
-'''
+''' + host_limits.EXEC_PROGRAM
 
 _probe_lock = threading.Lock()
 _probed: dict[str, tuple[bool, str]] = {}
@@ -209,7 +204,7 @@ class PathPlan:
                 target.mkdir(parents=True, exist_ok=True)
                 binds.append([kept, str(target)])
         spec = {"root": str(root), "binds": binds, "overlays": layers, "cwd": str(self.cwd)}
-        return [python, "-I", "-S", "-c", LAUNCHER, json.dumps(spec), *argv]
+        return host_limits.launched(python, spec, argv, LAUNCHER)
 
     def _rewritten(self, argv: list[str]) -> list[str]:
         absolute = sorted({p for p in self.declared if p.startswith("/")}, key=len, reverse=True)
