@@ -18,7 +18,7 @@ class LiveRelay:
 
     async def dispatch(self, message) -> None:
         if message["type"] == "live.event":
-            await self.live_event(message)
+            await self.send_json(message["event"])
         else:
             await super().dispatch(message)
 
@@ -46,9 +46,6 @@ class NamespaceGroupConsumer(LiveRelay, AsyncJsonWebsocketConsumer):
     async def disconnect(self, code) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def live_event(self, message) -> None:
-        await self.send_json(message["event"])
 
 
 class ActivityConsumer(NamespaceGroupConsumer):

@@ -82,9 +82,6 @@ class RunConsumer(LiveRelay, AsyncJsonWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def live_event(self, message) -> None:
-        await self.send_json(message["event"])
-
 
 class RunTaskLogConsumer(AsyncJsonWebsocketConsumer):
     """One step's log: what is stored (its tail, when long), then new output as the step
