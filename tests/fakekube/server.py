@@ -1427,23 +1427,24 @@ class FakeKubeServer:
         with self._lock:
             key = (route.namespace or "", route.name or "")
             text = self._logs.get((*key, container), self._logs.get((*key, None), ""))
+        sent = len(text)  # what a follow goes on from, whatever part of it the tail shows
         tail = query.get("tailLines")
         if tail:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-int(tail):]) if int(tail) > 0 else ""
         if query.get("follow", "").lower() in ("true", "1"):
-            return _Stream(self._follow_log(key, container, text), "text/plain; charset=utf-8")
+            return _Stream(self._follow_log(key, container, text, sent),
+                           "text/plain; charset=utf-8")
         return _Response(200, text.encode(), "text/plain; charset=utf-8")
 
-    def _follow_log(self, key: tuple[str, str], container: str | None,
-                    first: str) -> Iterator[bytes]:
-        """``first``, then whatever is appended, until the pod is gone or has finished
-        (phase Succeeded or Failed), as a kubelet ends a follow when the container exits."""
+    def _follow_log(self, key: tuple[str, str], container: str | None, first: str,
+                    sent: int) -> Iterator[bytes]:
+        """``first``, then whatever is appended past ``sent`` characters (the log when the
+        request came, also what was appended while ``first`` was on its way), until the pod
+        is gone or has finished (phase Succeeded or Failed), as a kubelet ends a follow when
+        the container exits."""
         if first:
             yield first.encode()
-        with self._lock:
-            text = self._logs.get((*key, container), self._logs.get((*key, None), ""))
-        sent = len(text)
         rt = self._types[("", "pods")]
         while True:
             with self._cond:
